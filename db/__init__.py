@@ -1,0 +1,34 @@
+"""The only Python that talks to PostgreSQL."""
+
+from db.engine import (
+    Database,
+    NotConnected,
+    Principal,
+    Row,
+    SessionNotLive,
+    Transaction,
+    anonymous,
+    connect,
+    current,
+    disconnect,
+    system,
+    tenant,
+)
+from db.queries import Query, queries
+
+__all__ = [
+    "Database",
+    "NotConnected",
+    "Principal",
+    "Query",
+    "Row",
+    "SessionNotLive",
+    "Transaction",
+    "anonymous",
+    "connect",
+    "current",
+    "disconnect",
+    "queries",
+    "system",
+    "tenant",
+]

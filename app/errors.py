@@ -1,0 +1,83 @@
+"""Every exception, as the problem+json its caller gets; database errors mapped by SQLSTATE."""
+
+from __future__ import annotations
+
+import logging
+
+import connexion.exceptions
+import orjson
+import psycopg
+import sqlalchemy.exc
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+import db
+from app.middleware import request_id_var
+from app.problems import PROBLEM_JSON, Problem, from_sqlstate, unauthorized
+
+log = logging.getLogger("coditect")
+
+_KIND_BY_STATUS = {
+    400: "validation-error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+    501: "not-implemented",
+    503: "service-unavailable",
+}
+
+
+def as_problem(exc: Exception) -> Problem:
+    """Every exception the app can see, as the problem its caller gets."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, db.SessionNotLive):
+        return unauthorized("The session has ended.")
+    if isinstance(exc, connexion.exceptions.ProblemException) and exc.status == 401:
+        return unauthorized()
+    if isinstance(exc, connexion.exceptions.ProblemException | HTTPException):
+        status = (
+            exc.status
+            if isinstance(exc, connexion.exceptions.ProblemException)
+            else exc.status_code
+        )
+        kind = _KIND_BY_STATUS.get(status)
+        if kind is not None:
+            detail = exc.detail if isinstance(exc.detail, str) else None
+            headers = getattr(exc, "headers", None) or {}
+            return Problem(kind, detail, headers=headers)
+    sqlstate = _sqlstate(exc)
+    mapped = from_sqlstate(sqlstate)
+    if mapped is not None:
+        return mapped
+    log.error(
+        "unhandled error (request %s)",
+        request_id_var.get(),
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return Problem("internal-error", "The error was logged; quote the request_id to support.")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        exc = exc.orig or exc
+    if isinstance(exc, psycopg.Error):
+        return exc.sqlstate
+    return None
+
+
+async def render_problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    problem = as_problem(exc)
+    body = problem.body(instance=request.url.path, request_id=request_id_var.get())
+    return ConnexionResponse(
+        status_code=problem.status,
+        mimetype=PROBLEM_JSON,
+        content_type=PROBLEM_JSON,
+        body=orjson.dumps(body),
+        headers=problem.headers,
+    )

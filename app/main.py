@@ -1,0 +1,91 @@
+"""create_app(): the Connexion AsyncApp serving openapi.yaml, with problems for every error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import connexion.exceptions
+from connexion import AsyncApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+import db
+from app import database_setup, openapi31, security, spec
+from app.config import Settings
+from app.errors import render_problem
+from app.keys import load_keyset
+from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.problems import Problem
+from app.resolver import TagResolver
+from app.runtime import Runtime, set_current
+
+
+def lifespan_for(settings: Settings) -> Any:
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        dsns = await asyncio.to_thread(database_setup.prepare, settings)
+        keys = await asyncio.to_thread(
+            load_keyset,
+            settings.data_dir,
+            settings.jwt_private_key_file,
+            settings.license_signing_key_file,
+            settings.jwt_previous_key_files,
+        )
+        security.configure(
+            security.TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        )
+        db.connect(
+            dsns.app,
+            system_dsn=dsns.system,
+            pool_size=settings.pool_size,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        )
+        set_current(Runtime(settings=settings, keys=keys, app_dsn=dsns.app))
+        try:
+            yield
+        finally:
+            set_current(None)
+            await db.disconnect()
+            dsns.close()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> AsyncApp:
+    settings = settings or Settings.from_env()
+    openapi31.install()
+    api_spec, service_spec = spec.split(spec.load())
+    app = AsyncApp(
+        __name__,
+        lifespan=lifespan_for(settings),
+        validator_map=openapi31.VALIDATOR_MAP,
+        security_map=security.SECURITY_MAP,
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        resolver=TagResolver(),
+    )
+    app.add_api(
+        api_spec,
+        name="api",
+        swagger_ui_options=SwaggerUIOptions(
+            swagger_ui=settings.swagger_ui, spec_path="/openapi.json"
+        ),
+    )
+    app.add_api(
+        service_spec,
+        name="service",
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
+    )
+    for error in (Exception, HTTPException, connexion.exceptions.ProblemException, Problem):
+        app.add_error_handler(error, render_problem)
+    app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        position=MiddlewarePosition.BEFORE_SWAGGER,
+        max_bytes=settings.max_body_bytes,
+    )
+    return app

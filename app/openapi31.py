@@ -1,0 +1,197 @@
+"""OpenAPI 3.1 for Connexion 3: spec checked by openapi-spec-validator, JSON Schema 2020-12
+validators compiled once per schema, and 400 problems (not 500s) for undecodable bodies."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from typing import Any
+
+import orjson
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import InvalidSpecification, NonConformingResponseBody
+from connexion.lifecycle import ConnexionRequest
+from connexion.spec import OpenAPISpecification
+from connexion.validators import (
+    AbstractRequestBodyValidator,
+    JSONResponseBodyValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.protocols import Validator
+from openapi_spec_validator import validate as validate_openapi
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from starlette.types import Scope
+
+from app.problems import Problem
+
+log = logging.getLogger(__name__)
+
+_FORMATS = Draft202012Validator.FORMAT_CHECKER
+
+
+class CompiledValidators:
+    """One compiled 2020-12 validator per schema object, shared by every request."""
+
+    def __init__(self) -> None:
+        # Keyed by id(); the schema is kept alive in the value so the id is never reused.
+        self._compiled: dict[int, tuple[Mapping[str, Any], Validator]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, schema: Mapping[str, Any]) -> Validator:
+        hit = self._compiled.get(id(schema))
+        if hit is not None:
+            return hit[1]
+        validator = Draft202012Validator(schema, format_checker=_FORMATS)
+        with self._lock:
+            self._compiled[id(schema)] = (schema, validator)
+        return validator
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+
+compiled = CompiledValidators()
+
+
+def validate_spec(spec: Mapping[str, Any]) -> None:
+    """Raise InvalidSpecification unless `spec` is a valid OpenAPI 3.0 or 3.1 document."""
+    try:
+        validate_openapi(dict(spec))  # type: ignore[arg-type]
+    except OpenAPIValidationError as e:
+        raise InvalidSpecification(str(e)) from e
+
+
+_installed = False
+
+
+def install() -> None:
+    """Make Connexion accept 3.1 documents, checked by openapi-spec-validator instead of its
+    bundled 3.0 meta-schema (upstream connexion issue #1396)."""
+    global _installed
+    if _installed:
+        return
+    original = OpenAPISpecification._validate_spec.__func__  # type: ignore[attr-defined]
+
+    def _validate_spec(cls: type, spec: dict[str, Any]) -> None:
+        if str(spec.get("openapi", "")).startswith("3.1."):
+            validate_spec(spec)
+        else:
+            original(cls, spec)
+
+    OpenAPISpecification._validate_spec = classmethod(_validate_spec)  # type: ignore[assignment,method-assign]
+    _installed = True
+
+
+def _field(path: Iterable[Any], prefix: str) -> str:
+    out = prefix
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def field_errors(errors: Iterable[ValidationError], prefix: str) -> list[dict[str, str]]:
+    """Per-field messages, naming the missing or unexpected property itself where there is one."""
+    out: list[dict[str, str]] = []
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+        path = list(error.absolute_path)
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        if error.validator == "required":
+            missing = [p for p in error.validator_value if p not in instance]
+            for name in missing:
+                out.append({"field": _field([*path, name], prefix), "message": "is required"})
+            continue
+        if error.validator in ("additionalProperties", "unevaluatedProperties"):
+            allowed = set(error.schema.get("properties", {}))
+            for name in [k for k in instance if k not in allowed]:
+                out.append({"field": _field([*path, name], prefix), "message": "is not allowed"})
+            continue
+        out.append({"field": _field(path, prefix) or prefix, "message": error.message[:1000]})
+    return out[:100]
+
+
+def _raise_invalid(errors: list[dict[str, str]]) -> None:
+    if errors:
+        first = errors[0]
+        detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        raise Problem("validation-error", detail, errors=errors)
+
+
+class JSONBodyValidator(AbstractRequestBodyValidator):
+    """Request bodies: parsed with orjson, validated by a compiled 2020-12 validator."""
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        raw = b"".join([chunk async for chunk in stream])
+        if not raw:
+            return None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            # orjson rejects invalid UTF-8 as well as malformed JSON: both are the caller's error.
+            raise Problem("validation-error", f"The body is not valid JSON: {e}") from None
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if body is None:
+            raise Problem(
+                "validation-error",
+                "A JSON request body is required.",
+                errors=[{"field": "body", "message": "is required"}],
+            )
+        _raise_invalid(field_errors(compiled(self._schema).iter_errors(body), "body"))
+        return None
+
+
+class Parameter31Validator(ParameterValidator):
+    """Parameters validated by compiled 2020-12 validators, reporting every failing field."""
+
+    def validate_request(self, request: ConnexionRequest) -> None:
+        errors: list[dict[str, str]] = []
+        if self.strict_validation:
+            extra = self.validate_query_parameter_list(
+                request, security_params=self.security_query_params
+            )
+            errors += [
+                {"field": f"query.{n}", "message": "is not a known parameter"}
+                for n in sorted(extra)
+            ]
+        sources = {
+            "query": request.query_params,
+            "path": request.path_params,
+            "header": request.headers,
+            "cookie": request.cookies,
+        }
+        for location, params in self.parameters.items():
+            values = sources.get(location, {})
+            for param in params:
+                name = param["name"]
+                key = name.replace("-", "_") if location == "path" else name
+                value = values.get(key)
+                if value is None:
+                    if param.get("required"):
+                        errors.append({"field": f"{location}.{name}", "message": "is required"})
+                    continue
+                schema = param.get("schema", {})
+                errors += field_errors(compiled(schema).iter_errors(value), f"{location}.{name}")
+        _raise_invalid(errors)
+
+
+class JSONResponseValidator(JSONResponseBodyValidator):
+    """Response bodies (tests only): the same compiled 2020-12 validators."""
+
+    @property
+    def validator(self) -> Validator:  # type: ignore[override]
+        return compiled(self._schema)
+
+    def _validate(self, body: Any) -> None:
+        errors = field_errors(self.validator.iter_errors(body), "body")
+        if errors:
+            log.warning("response does not conform to the spec: %s", errors)
+            raise NonConformingResponseBody(detail=f"Response body does not conform: {errors}")
+
+
+VALIDATOR_MAP: dict[str, Any] = {
+    "parameter": Parameter31Validator,
+    "body": MediaTypeDict({"*/*json": JSONBodyValidator}),
+    "response": MediaTypeDict({"*/*json": JSONResponseValidator}),
+}

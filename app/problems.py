@@ -1,0 +1,111 @@
+"""RFC 9457 problems: raised as exceptions, rendered as application/problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+PROBLEM_BASE = "https://problems.coditect.ai/"
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    "validation-error": (400, "Your request is not valid."),
+    "invalid-cursor": (400, "The pagination cursor is not valid."),
+    "unauthorized": (401, "Authentication is required."),
+    "forbidden": (403, "You are not allowed to do this."),
+    "not-found": (404, "The resource was not found."),
+    "method-not-allowed": (405, "The method is not allowed on this resource."),
+    "conflict": (409, "The request conflicts with the current state of the resource."),
+    "payload-too-large": (413, "The request body is too large."),
+    "unsupported-media-type": (415, "The request body has an unsupported media type."),
+    "rate-limited": (429, "Too many requests."),
+    "internal-error": (500, "An unexpected error occurred."),
+    "not-implemented": (501, "This operation is not implemented yet."),
+    "service-unavailable": (503, "The service is not ready."),
+}
+
+
+class Problem(Exception):
+    """An error the API reports to its caller; `kind` is the stable slug of its type URI."""
+
+    def __init__(
+        self,
+        kind: str,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        status: int | None = None,
+        title: str | None = None,
+    ) -> None:
+        default_status, default_title = TITLES[kind]
+        self.kind = kind
+        self.status = status or default_status
+        self.title = title or default_title
+        self.detail = detail
+        self.errors = [dict(e) for e in errors] if errors else None
+        self.headers = dict(headers or {})
+        super().__init__(f"{self.status} {kind}: {detail or self.title}")
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.kind
+
+    def body(self, *, instance: str | None, request_id: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail[:2000]
+        if instance:
+            body["instance"] = instance[:2000]
+        if request_id:
+            body["request_id"] = request_id
+        if self.errors is not None:
+            body["errors"] = self.errors[:100]
+        return body
+
+    def to_response(self, *, instance: str | None, request_id: str | None) -> Response:
+        return Response(
+            orjson.dumps(self.body(instance=instance, request_id=request_id)),
+            status_code=self.status,
+            headers=self.headers,
+            media_type=PROBLEM_JSON,
+        )
+
+
+def unauthorized(detail: str = "The access token is missing, invalid or expired.") -> Problem:
+    return Problem("unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="coditect"'})
+
+
+def not_found(what: str = "resource") -> Problem:
+    return Problem("not-found", f"No such {what}.")
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem("forbidden", detail)
+
+
+# The one SQLSTATE -> problem mapping. Anything not listed is a 500.
+_SQLSTATE = {
+    "23505": ("conflict", "A resource with the same unique value already exists."),
+    "23503": ("not-found", "A referenced resource does not exist."),
+    "23514": ("validation-error", "A value is outside its allowed range."),
+    "23502": ("validation-error", "A required value is missing."),
+    "22001": ("validation-error", "A value is too long."),
+    "22003": ("validation-error", "A number is out of range."),
+    "22007": ("validation-error", "A date or time is not valid."),
+    "22008": ("validation-error", "A date or time is out of range."),
+    "22P02": ("validation-error", "A value has the wrong format."),
+    "42501": ("forbidden", "You are not allowed to do this."),
+    "40001": ("conflict", "A concurrent change conflicted with this request; retry it."),
+    "40P01": ("conflict", "A concurrent change conflicted with this request; retry it."),
+}
+
+
+def from_sqlstate(sqlstate: str | None) -> Problem | None:
+    if sqlstate is None or sqlstate not in _SQLSTATE:
+        return None
+    kind, detail = _SQLSTATE[sqlstate]
+    return Problem(kind, detail)

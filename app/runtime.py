@@ -1,0 +1,29 @@
+"""What the running process was started with: settings and signing keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.keys import KeySet
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    keys: KeySet
+    app_dsn: str
+
+
+_current: Runtime | None = None
+
+
+def set_current(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("the application has not started")
+    return _current

@@ -1,0 +1,62 @@
+"""Service endpoints outside /api/v1: liveness, readiness, public keys, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from starlette.responses import Response
+
+import db
+from app import responses, runtime
+from db import migrations
+
+_STARTED = time.time()
+
+
+async def get_health() -> Response:
+    return responses.json({"status": "ok"})
+
+
+async def get_readiness() -> Response:
+    database = {"ok": True, "detail": "reachable"}
+    migration = {"ok": False, "current": None, "expected": migrations.expected_version()}
+    try:
+        await db.current().ping()
+        status = await asyncio.to_thread(migrations.status, runtime.current().app_dsn)
+        migration = {
+            "ok": status.is_current,
+            "current": status.current,
+            "expected": status.expected,
+        }
+    except Exception as e:  # readiness reports the failure instead of raising it
+        database = {"ok": False, "detail": type(e).__name__}
+    ready = database["ok"] and migration["ok"]
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": {
+            "database": database,
+            "migrations": migration,
+            "rate_limit_store": {"ok": True, "detail": "memory"},
+        },
+    }
+    return responses.json(body, status=200 if ready else 503)
+
+
+async def get_jwks() -> Response:
+    return responses.json(
+        runtime.current().keys.jwks(), headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+async def get_metrics() -> Response:
+    lines = [
+        "# HELP coditect_up Whether the API process is serving.",
+        "# TYPE coditect_up gauge",
+        "coditect_up 1",
+        "# HELP coditect_process_start_time_seconds Start time of the process since the epoch.",
+        "# TYPE coditect_process_start_time_seconds gauge",
+        f"coditect_process_start_time_seconds {_STARTED:.3f}",
+        "",
+    ]
+    return responses.text("\n".join(lines))

@@ -1,0 +1,152 @@
+"""The OpenAPI 3.1 support module: spec validation, 2020-12 validators compiled once, 400s."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from connexion import AsyncApp
+from connexion.exceptions import InvalidSpecification
+from starlette.testclient import TestClient
+
+from app import openapi31
+from app.errors import render_problem
+from app.problems import Problem
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/echo": {
+            "post": {
+                "operationId": "tests.app.test_openapi31.echo",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "format": "int32",
+                            "exclusiveMinimum": 0,
+                            "maximum": 10,
+                        },
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["kind", "note"],
+                                "properties": {
+                                    "kind": {"const": "echo"},
+                                    "note": {"type": ["string", "null"], "maxLength": 5},
+                                    "score": {"type": "number", "exclusiveMinimum": 0},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["kind"],
+                                    "properties": {"kind": {"const": "echo"}},
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+async def echo(body: dict[str, Any], limit: int | None = None) -> tuple[Any, int, dict[str, str]]:
+    reply = {"kind": "broken"} if body.get("note") == "bad" else body
+    return reply, 200, {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    openapi31.install()
+    app = AsyncApp(__name__, validator_map=openapi31.VALIDATOR_MAP, strict_validation=True)
+    app.add_api(copy.deepcopy(SPEC), validate_responses=True)
+    for error in (Exception, Problem):
+        app.add_error_handler(error, render_problem)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def post(client: TestClient, body: Any, query: str = "") -> Any:
+    return client.post(f"/echo{query}", json=body)
+
+
+def test_connexion_accepts_a_31_document(client: TestClient) -> None:
+    assert post(client, {"kind": "echo", "note": "hi"}).status_code == 200
+
+
+def test_type_array_with_null_is_enforced(client: TestClient) -> None:
+    assert post(client, {"kind": "echo", "note": None}).status_code == 200
+    response = post(client, {"kind": "echo", "note": 5})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "body.note"
+
+
+def test_const_is_enforced(client: TestClient) -> None:
+    response = post(client, {"kind": "other", "note": "x"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"field": "body.kind", "message": "'echo' was expected"}]
+
+
+def test_numeric_exclusive_minimum_is_enforced_in_body_and_query(client: TestClient) -> None:
+    assert post(client, {"kind": "echo", "note": "x", "score": 0}).status_code == 400
+    assert post(client, {"kind": "echo", "note": "x", "score": 0.5}).status_code == 200
+    assert post(client, {"kind": "echo", "note": "x"}, "?limit=0").status_code == 400
+    assert post(client, {"kind": "echo", "note": "x"}, "?limit=1").status_code == 200
+
+
+def test_missing_and_unexpected_fields_are_named(client: TestClient) -> None:
+    errors = post(client, {"kind": "echo", "extra": 1}).json()["errors"]
+    assert {"field": "body.note", "message": "is required"} in errors
+    assert {"field": "body.extra", "message": "is not allowed"} in errors
+
+
+def test_unknown_query_parameter_is_rejected(client: TestClient) -> None:
+    response = post(client, {"kind": "echo", "note": "x"}, "?surprise=1")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "query.surprise"
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe{not json", b'{"kind": "echo", ', b"\xc3\x28"])
+def test_undecodable_or_malformed_body_is_400(client: TestClient, raw: bytes) -> None:
+    response = client.post("/echo", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["type"] == "https://problems.coditect.ai/validation-error"
+
+
+def test_response_validation_uses_the_same_validators(client: TestClient) -> None:
+    assert post(client, {"kind": "echo", "note": "bad"}).status_code == 500
+
+
+def test_validators_are_compiled_once(client: TestClient) -> None:
+    post(client, {"kind": "echo", "note": "x"}, "?limit=2")
+    before = len(openapi31.compiled)
+    for _ in range(5):
+        post(client, {"kind": "echo", "note": "x"}, "?limit=2")
+    assert len(openapi31.compiled) == before > 0
+
+
+def test_an_invalid_31_document_is_refused() -> None:
+    broken = copy.deepcopy(SPEC)
+    broken["paths"]["/echo"]["post"]["responses"] = "nope"
+    with pytest.raises(InvalidSpecification):
+        openapi31.validate_spec(broken)

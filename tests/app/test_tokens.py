@@ -1,0 +1,131 @@
+"""Bearer verification: only EdDSA tokens signed by our own keys, with every claim, pass."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.keys import KeySet, SigningKey, load_keyset, thumbprint
+from app.problems import Problem
+from app.security import TokenVerifier
+
+ISS, AUD = "https://issuer.test", "aud-test"
+
+
+def new_key() -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    return SigningKey(private, thumbprint(private.public_key()))
+
+
+def claims(**override: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "iss": ISS,
+        "aud": AUD,
+        "sub": str(uuid.uuid4()),
+        "org": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 900,
+        "jti": uuid.uuid4().hex,
+    }
+    base.update(override)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(key: SigningKey, payload: dict[str, Any], **headers: Any) -> str:
+    return jwt.encode(payload, key.private, algorithm="EdDSA", headers={"kid": key.kid, **headers})
+
+
+@pytest.fixture
+def keys() -> KeySet:
+    return KeySet(token_key=new_key(), license_key=new_key(), retired_token_keys=(new_key(),))
+
+
+@pytest.fixture
+def verifier(keys: KeySet) -> TokenVerifier:
+    return TokenVerifier(keys, issuer=ISS, audience=AUD)
+
+
+def rejected(verifier: TokenVerifier, token: str) -> bool:
+    with pytest.raises(Problem) as caught:
+        verifier.verify(token)
+    assert caught.value.status == 401
+    assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
+    return True
+
+
+def test_a_token_signed_by_the_current_or_a_retired_key_verifies(
+    keys: KeySet, verifier: TokenVerifier
+) -> None:
+    payload = claims()
+    principal = verifier.verify(sign(keys.token_key, payload))
+    assert str(principal.user_id) == payload["sub"]
+    assert str(principal.session_id) == payload["sid"]
+    assert verifier.verify(sign(keys.retired_token_keys[0], claims())).organization_id
+
+
+def test_foreign_key_license_key_and_unknown_kid_are_rejected(
+    keys: KeySet, verifier: TokenVerifier
+) -> None:
+    assert rejected(verifier, sign(new_key(), claims()))
+    assert rejected(verifier, sign(keys.license_key, claims()))
+    foreign = new_key()
+    assert rejected(
+        verifier,
+        jwt.encode(
+            claims(), foreign.private, algorithm="EdDSA", headers={"kid": keys.token_key.kid}
+        ),
+    )
+
+
+def test_alg_none_and_hs256_confusion_are_rejected(keys: KeySet, verifier: TokenVerifier) -> None:
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    import json
+
+    header = b64(json.dumps({"alg": "none", "kid": keys.token_key.kid}).encode())
+    body = b64(json.dumps(claims()).encode())
+    assert rejected(verifier, f"{header}.{body}.")
+    public_x = keys.token_key.jwk()["x"].encode()
+    forged = jwt.encode(claims(), public_x, algorithm="HS256", headers={"kid": keys.token_key.kid})
+    assert rejected(verifier, forged)
+
+
+@pytest.mark.parametrize("missing", ["iss", "aud", "sub", "sid", "org", "exp", "iat", "jti"])
+def test_every_claim_is_required(keys: KeySet, verifier: TokenVerifier, missing: str) -> None:
+    assert rejected(verifier, sign(keys.token_key, claims(**{missing: None})))
+
+
+def test_expiry_issuer_audience_and_garbage(keys: KeySet, verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    assert rejected(verifier, sign(keys.token_key, claims(exp=now - 120, iat=now - 1000)))
+    assert rejected(verifier, sign(keys.token_key, claims(iss="https://evil.test")))
+    assert rejected(verifier, sign(keys.token_key, claims(aud="other")))
+    assert rejected(verifier, sign(keys.token_key, claims(sub="not-a-uuid")))
+    for garbage in ["", "a.b.c", "x" * 50, "..", "eyJhbGciOiJFZERTQSJ9.e30.AAAA"]:
+        assert rejected(verifier, garbage)
+
+
+def test_small_clock_skew_is_allowed(keys: KeySet, verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    assert verifier.verify(sign(keys.token_key, claims(exp=now - 5, iat=now - 900)))
+
+
+def test_development_keys_are_generated_once_and_reused(tmp_path: Path) -> None:
+    first = load_keyset(tmp_path, None, None)
+    second = load_keyset(tmp_path, None, None)
+    assert first.token_key.kid == second.token_key.kid
+    assert first.license_key.kid != first.token_key.kid
+    assert (tmp_path / "keys" / "jwt-ed25519.pem").stat().st_mode & 0o077 == 0
+    jwks = first.jwks()
+    assert {k["kid"] for k in jwks["keys"]} == {first.token_key.kid, first.license_key.kid}
+    assert all("d" not in k for k in jwks["keys"]), "private parts never leave the server"
