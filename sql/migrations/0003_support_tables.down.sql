@@ -1,0 +1,3 @@
+DROP TABLE public.audit_log;
+DROP TABLE public.license_activations;
+DROP TABLE public.sessions;

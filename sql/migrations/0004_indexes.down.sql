@@ -1,0 +1,14 @@
+DROP INDEX public.audit_log_org_target_idx;
+DROP INDEX public.audit_log_org_actor_idx;
+DROP INDEX public.audit_log_org_keyset_idx;
+DROP INDEX public.sessions_org_user_idx;
+DROP INDEX public.sessions_previous_refresh_digest_idx;
+DROP INDEX public.projects_org_created_by_idx;
+DROP INDEX public.projects_org_keyset_idx;
+DROP INDEX public.projects_org_name_live_key;
+DROP INDEX public.license_activations_org_license_active_idx;
+DROP INDEX public.licenses_org_keyset_idx;
+DROP INDEX public.users_org_role_idx;
+DROP INDEX public.users_org_keyset_idx;
+DROP INDEX public.users_email_live_key;
+DROP INDEX public.organizations_slug_live_key;

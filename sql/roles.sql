@@ -1,0 +1,91 @@
+-- Cluster bootstrap for CODITECT Cloud: the three database roles and the owner's rights.
+--
+-- Run by a superuser (the admin connection) before the migrations on every `migrate`;
+-- idempotent. Roles are cluster-wide, so this also repairs attributes that drifted.
+-- Never put passwords here: set them out of band (ALTER ROLE ... PASSWORD, IAM, etc.).
+--
+--   coditect_owner   owns every schema object and runs the migrations (SET ROLE);
+--                    subject to RLS like anyone else (tables use FORCE ROW LEVEL SECURITY).
+--   coditect_app     the API server's login: no superuser, no BYPASSRLS, owns nothing;
+--                    only SELECT/INSERT/UPDATE/DELETE through RLS policies.
+--   coditect_system  background jobs and the CLI: BYPASSRLS; also owns the SECURITY
+--                    DEFINER functions of schema pretenant (so they can cross tenants).
+
+DO $roles$
+BEGIN
+    -- Create the roles that are missing. A concurrent bootstrap on another database of the
+    -- same cluster may create a role first: that is fine.
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_owner') THEN
+            CREATE ROLE coditect_owner LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE
+                INHERIT;
+        END IF;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END;
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_app') THEN
+            CREATE ROLE coditect_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE
+                NOINHERIT;
+        END IF;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END;
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_system') THEN
+            CREATE ROLE coditect_system LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE
+                INHERIT;
+        END IF;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END;
+
+    -- Repair drifted attributes, touching only what differs (ALTER ROLE ... NOSUPERUSER
+    -- needs a true superuser even when nothing would change).
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_app'
+               AND (rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole OR rolinherit
+                    OR NOT rolcanlogin)) THEN
+        ALTER ROLE coditect_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_owner'
+               AND (rolsuper OR rolbypassrls OR NOT rolcanlogin)) THEN
+        ALTER ROLE coditect_owner LOGIN NOSUPERUSER NOBYPASSRLS;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_system'
+               AND (rolsuper OR NOT rolbypassrls OR NOT rolcanlogin)) THEN
+        ALTER ROLE coditect_system LOGIN NOSUPERUSER BYPASSRLS;
+    END IF;
+
+    -- The owner must be able to hand the SECURITY DEFINER functions to coditect_system
+    -- (ALTER FUNCTION ... OWNER TO needs membership with SET; GRANT's default gives it).
+    IF NOT pg_catalog.pg_has_role('coditect_owner', 'coditect_system', 'MEMBER') THEN
+        BEGIN
+            GRANT coditect_system TO coditect_owner;
+        EXCEPTION WHEN unique_violation THEN  -- granted concurrently
+            NULL;
+        END;
+    END IF;
+
+    -- Defense in depth: the app role must never be a member of a more powerful role.
+    IF pg_catalog.pg_has_role('coditect_app', 'coditect_owner', 'MEMBER')
+       OR pg_catalog.pg_has_role('coditect_app', 'coditect_system', 'MEMBER') THEN
+        RAISE EXCEPTION 'coditect_app must not be a member of coditect_owner or coditect_system';
+    END IF;
+END
+$roles$;
+
+-- Database-level rights: the owner creates the schemas app and pretenant (CREATE on the
+-- database) and the tables in public (CREATE on schema public). Nobody else creates in
+-- public (the PostgreSQL 15+ default, restated for databases upgraded from older versions).
+DO $grants$
+BEGIN
+    EXECUTE format('GRANT CONNECT, CREATE ON DATABASE %I TO coditect_owner',
+                   pg_catalog.current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO coditect_app, coditect_system',
+                   pg_catalog.current_database());
+END
+$grants$;
+
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE, CREATE ON SCHEMA public TO coditect_owner;
+GRANT USAGE ON SCHEMA public TO coditect_app, coditect_system;
