@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 import db
 from app.middleware import request_id_var
 from app.problems import PROBLEM_JSON, Problem, from_sqlstate, unauthorized
+from app.spec import AllowedMethods
 
 log = logging.getLogger("coditect")
 
@@ -71,8 +72,20 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+_allowed: AllowedMethods | None = None
+
+
+def use_allowed_methods(allowed: AllowedMethods) -> None:
+    global _allowed
+    _allowed = allowed
+
+
 async def render_problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     problem = as_problem(exc)
+    if problem.status == 405 and _allowed is not None:
+        allow = _allowed.for_path(request.url.path)
+        if allow:
+            problem.headers["Allow"] = allow
     body = problem.body(instance=request.url.path, request_id=request_id_var.get())
     return ConnexionResponse(
         status_code=problem.status,

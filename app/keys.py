@@ -100,6 +100,15 @@ class KeySet:
     def token_verifier(self, kid: str) -> Ed25519PublicKey | None:
         return self._verifiers.get(kid)
 
+    def cursor_secret(self) -> bytes:
+        """A MAC key for pagination cursors, derived from the token key: no extra secret to run."""
+        raw = self.token_key.private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return hashlib.sha256(b"coditect pagination cursors\0" + raw).digest()
+
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         keys = [self.token_key, *self.retired_token_keys, self.license_key]
         return {"keys": [k.jwk() for k in keys]}

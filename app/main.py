@@ -14,17 +14,19 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 import db
-from app import database_setup, openapi31, security, spec
+from app import database_setup, openapi31, passwords, security, spec
 from app.config import Settings
-from app.errors import render_problem
+from app.errors import render_problem, use_allowed_methods
 from app.keys import load_keyset
 from app.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.pagination import CursorCodec
 from app.problems import Problem
+from app.ratelimit import EdgeHeadersMiddleware, RateLimiter, RateLimitMiddleware
 from app.resolver import TagResolver
 from app.runtime import Runtime, set_current
 
 
-def lifespan_for(settings: Settings) -> Any:
+def lifespan_for(settings: Settings, limiter: RateLimiter) -> Any:
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         dsns = await asyncio.to_thread(database_setup.prepare, settings)
@@ -44,7 +46,16 @@ def lifespan_for(settings: Settings) -> Any:
             pool_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        set_current(Runtime(settings=settings, keys=keys, app_dsn=dsns.app))
+        set_current(
+            Runtime(
+                settings=settings,
+                keys=keys,
+                app_dsn=dsns.app,
+                cursors=CursorCodec(keys.cursor_secret()),
+                limiter=limiter,
+            )
+        )
+        passwords.warm_up()
         try:
             yield
         finally:
@@ -59,14 +70,24 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings.from_env()
     openapi31.install()
     api_spec, service_spec = spec.split(spec.load())
+    limiter = RateLimiter(settings)
+    use_allowed_methods(
+        spec.AllowedMethods([(api_spec["servers"][0]["url"], api_spec), ("/", service_spec)])
+    )
     app = AsyncApp(
         __name__,
-        lifespan=lifespan_for(settings),
+        lifespan=lifespan_for(settings, limiter),
         validator_map=openapi31.VALIDATOR_MAP,
         security_map=security.SECURITY_MAP,
         strict_validation=True,
         validate_responses=settings.validate_responses,
         resolver=TagResolver(),
+    )
+    # The root-mounted service API goes first: mounted after, it would shadow /api/v1.
+    app.add_api(
+        service_spec,
+        name="service",
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
     )
     app.add_api(
         api_spec,
@@ -75,14 +96,16 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             swagger_ui=settings.swagger_ui, spec_path="/openapi.json"
         ),
     )
-    app.add_api(
-        service_spec,
-        name="service",
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
-    )
     for error in (Exception, HTTPException, connexion.exceptions.ProblemException, Problem):
         app.add_error_handler(error, render_problem)
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        RateLimitMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        limiter=limiter,
+        identify=security.identify,
+    )
+    app.add_middleware(EdgeHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     app.add_middleware(
         BodyLimitMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,

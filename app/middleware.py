@@ -56,10 +56,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             # Raised here so the exception middleware renders it like every other problem.
             raise BodyTooLarge(self.max_bytes)
+        if declared is None and "chunked" in headers.get("transfer-encoding", "").lower():
+            # Connexion treats a body without Content-Length as missing: buffer it (bounded)
+            # and replay it with its length.
+            receive, scope = await self._buffered(scope, receive)
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:
@@ -72,3 +79,32 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+    async def _buffered(self, scope: Scope, receive: Receive) -> tuple[Receive, Scope]:
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                raise BodyTooLarge(self.max_bytes)
+            more = message.get("more_body", False)
+        scope = dict(scope)
+        raw = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k not in (b"transfer-encoding", b"content-length")
+        ]
+        scope["headers"] = [*raw, (b"content-length", str(len(body)).encode())]
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        return replay, scope

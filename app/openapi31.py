@@ -58,7 +58,7 @@ compiled = CompiledValidators()
 def validate_spec(spec: Mapping[str, Any]) -> None:
     """Raise InvalidSpecification unless `spec` is a valid OpenAPI 3.0 or 3.1 document."""
     try:
-        validate_openapi(dict(spec))  # type: ignore[arg-type]
+        validate_openapi(dict(spec))
     except OpenAPIValidationError as e:
         raise InvalidSpecification(str(e)) from e
 
@@ -72,7 +72,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    original = OpenAPISpecification._validate_spec.__func__  # type: ignore[attr-defined]
+    original = OpenAPISpecification._validate_spec.__func__
 
     def _validate_spec(cls: type, spec: dict[str, Any]) -> None:
         if str(spec.get("openapi", "")).startswith("3.1."):
@@ -80,7 +80,7 @@ def install() -> None:
         else:
             original(cls, spec)
 
-    OpenAPISpecification._validate_spec = classmethod(_validate_spec)  # type: ignore[assignment,method-assign]
+    OpenAPISpecification._validate_spec = classmethod(_validate_spec)
     _installed = True
 
 
@@ -180,7 +180,7 @@ class JSONResponseValidator(JSONResponseBodyValidator):
     """Response bodies (tests only): the same compiled 2020-12 validators."""
 
     @property
-    def validator(self) -> Validator:  # type: ignore[override]
+    def validator(self) -> Validator:
         return compiled(self._schema)
 
     def _validate(self, body: Any) -> None:

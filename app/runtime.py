@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.keys import KeySet
+from app.pagination import CursorCodec
+from app.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,8 @@ class Runtime:
     settings: Settings
     keys: KeySet
     app_dsn: str
+    cursors: CursorCodec
+    limiter: RateLimiter
 
 
 _current: Runtime | None = None

@@ -24,6 +24,7 @@ class Principal:
     user_id: uuid.UUID
     organization_id: uuid.UUID
     session_id: uuid.UUID
+    enterprise: bool = False  # only sizes the rate limit; never an authorization input
 
 
 class TokenVerifier:
@@ -52,6 +53,7 @@ class TokenVerifier:
                 user_id=uuid.UUID(str(claims["sub"])),
                 organization_id=uuid.UUID(str(claims["org"])),
                 session_id=uuid.UUID(str(claims["sid"])),
+                enterprise=claims.get("tier") == "ENTERPRISE",
             )
         except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
             raise unauthorized() from None
@@ -70,6 +72,18 @@ def verify_bearer(token: str) -> dict[str, Any]:
         raise RuntimeError("security.configure() has not run")
     principal = _verifier.verify(token)
     return {"sub": str(principal.user_id), "principal": principal}
+
+
+def identify(authorization: str) -> tuple[str, bool] | None:
+    """The rate-limit bucket of a bearer token: its user, and whether its tier is ENTERPRISE."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or _verifier is None:
+        return None
+    try:
+        principal = _verifier.verify(token.strip())
+    except Exception:
+        return None
+    return str(principal.user_id), principal.enterprise
 
 
 class BearerHandler(BearerSecurityHandler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,28 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         for method, op in item.items()
         if method in HTTP_METHODS
     ]
+
+
+class AllowedMethods:
+    """Which methods each served path answers, for 405 responses' Allow header.
+
+    Starlette's router reports only the methods of the first route whose path matched,
+    and Connexion makes one route per operation, so its Allow header is incomplete.
+    """
+
+    def __init__(self, mounted: list[tuple[str, dict[str, Any]]]) -> None:
+        self._index: list[tuple[re.Pattern[str], str]] = []
+        for base, document in mounted:
+            for path, item in document["paths"].items():
+                methods = {m.upper() for m in item if m in HTTP_METHODS}
+                if "GET" in methods:
+                    methods.add("HEAD")
+                parts = re.split(r"(\{[^/}]+\})", base.rstrip("/") + path)
+                pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+                self._index.append((re.compile(f"^{pattern}$"), ", ".join(sorted(methods))))
+
+    def for_path(self, path: str) -> str | None:
+        for pattern, allowed in self._index:
+            if pattern.match(path):
+                return allowed
+        return None

@@ -1,5 +1,6 @@
 """The only Python that talks to PostgreSQL."""
 
+from db import embedded, migrations
 from db.engine import (
     Database,
     NotConnected,
@@ -28,6 +29,8 @@ __all__ = [
     "connect",
     "current",
     "disconnect",
+    "embedded",
+    "migrations",
     "queries",
     "system",
     "tenant",

@@ -43,6 +43,13 @@ class Transaction:
         self._connection = connection
         self.caller = caller
 
+    @property
+    def role(self) -> str:
+        """The caller's role as the database has it now (tenant transactions only)."""
+        if self.caller is None:
+            raise NotConnected("not a tenant transaction")
+        return str(self.caller["role"])
+
     async def one(self, query: Query, **params: Any) -> Row | None:
         async with self._connection.cursor(row_factory=dict_row) as cur:
             await cur.execute(query.sql, params)

@@ -1,17 +1,74 @@
-"""Operations of the `organizations` tag (stubs until their issue lands)."""
+"""Operations of the `organizations` tag: the caller's own organization."""
 
-from typing import Any, NoReturn
+from __future__ import annotations
 
-from handlers._stub import not_implemented
+import uuid
+from typing import Any
+
+import psycopg.errors
+from psycopg.types.json import Jsonb
+from starlette.responses import Response
+
+import db
+from app import audit, responses, roles
+from app.problems import Problem, not_found
+from app.security import caller
+from db import queries
+
+Q = queries("organizations")
 
 
-async def get_organization(**_: Any) -> NoReturn:
-    not_implemented()
+async def get_organization(organization_id: uuid.UUID) -> Response:
+    async with db.tenant(caller()) as tx:
+        organization = await tx.one(Q.get_organization, organization_id=organization_id)
+    if organization is None:
+        raise not_found("organization")
+    return responses.json(organization)
 
 
-async def update_organization(**_: Any) -> NoReturn:
-    not_implemented()
+async def update_organization(organization_id: uuid.UUID, body: dict[str, Any]) -> Response:
+    principal = caller()
+    metadata = body.get("metadata")
+    try:
+        async with db.tenant(principal) as tx:
+            if await tx.one(Q.get_organization, organization_id=organization_id) is None:
+                raise not_found("organization")
+            roles.require(tx.role, "ADMIN", "change the organization")
+            updated = await tx.one(
+                Q.update_organization,
+                organization_id=organization_id,
+                name=body.get("name"),
+                slug=body.get("slug"),
+                metadata=Jsonb(metadata) if metadata is not None else None,
+            )
+            await audit.record(
+                tx,
+                organization_id=organization_id,
+                actor_id=principal.user_id,
+                action="organization.updated",
+                target_type="organization",
+                target_id=organization_id,
+                detail={"fields": sorted(body)},
+            )
+    except psycopg.errors.UniqueViolation:
+        raise Problem("conflict", "Another organization already uses this slug.") from None
+    return responses.json(updated)
 
 
-async def delete_organization(**_: Any) -> NoReturn:
-    not_implemented()
+async def delete_organization(organization_id: uuid.UUID) -> Response:
+    principal = caller()
+    async with db.tenant(principal) as tx:
+        if await tx.one(Q.get_organization, organization_id=organization_id) is None:
+            raise not_found("organization")
+        roles.require(tx.role, "OWNER", "delete the organization")
+        await audit.record(
+            tx,
+            organization_id=organization_id,
+            actor_id=principal.user_id,
+            action="organization.deleted",
+            target_type="organization",
+            target_id=organization_id,
+        )
+        await tx.run(Q.delete_organization, organization_id=organization_id)
+        await tx.run(Q.end_organization_sessions, organization_id=organization_id)
+    return responses.empty()

@@ -31,13 +31,17 @@ async def get_readiness() -> Response:
         }
     except Exception as e:  # readiness reports the failure instead of raising it
         database = {"ok": False, "detail": type(e).__name__}
+    limiter = runtime.current().limiter
+    await limiter.healthy()
+    store = {"ok": limiter.store_ok, "detail": limiter.store_detail}
+    # A rate-limit store outage is reported but does not make the API unready: it fails open.
     ready = database["ok"] and migration["ok"]
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": {
             "database": database,
             "migrations": migration,
-            "rate_limit_store": {"ok": True, "detail": "memory"},
+            "rate_limit_store": store,
         },
     }
     return responses.json(body, status=200 if ready else 503)

@@ -1,25 +1,184 @@
-"""Operations of the `users` tag (stubs until their issue lands)."""
+"""Operations of the `users` tag: the people of the caller's organization and their roles."""
 
-from typing import Any, NoReturn
+from __future__ import annotations
 
-from handlers._stub import not_implemented
+import uuid
+from typing import Any
 
+import psycopg.errors
+from psycopg.types.json import Jsonb
+from starlette.responses import Response
 
-async def list_users(**_: Any) -> NoReturn:
-    not_implemented()
+import db
+from app import audit, pagination, passwords, responses, roles, runtime
+from app.problems import Problem, forbidden, not_found
+from app.security import Principal, caller
+from db import Row, Transaction, queries
 
-
-async def create_user(**_: Any) -> NoReturn:
-    not_implemented()
-
-
-async def get_user(**_: Any) -> NoReturn:
-    not_implemented()
-
-
-async def update_user(**_: Any) -> NoReturn:
-    not_implemented()
+Q = queries("users")
 
 
-async def delete_user(**_: Any) -> NoReturn:
-    not_implemented()
+def _page(principal: Principal, rows: list[Row], limit: int) -> dict[str, Any]:
+    codec = runtime.current().cursors
+    return pagination.page(
+        rows,
+        limit,
+        lambda row: codec.encode("users", principal.organization_id, row["created_at"], row["id"]),
+    )
+
+
+async def list_users(limit: int = 20, cursor: str | None = None) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    async with db.tenant(principal) as tx:
+        if cursor is None:
+            rows = await tx.all(Q.list_users_first, organization_id=org, limit=limit + 1)
+        else:
+            after_created_at, after_id = runtime.current().cursors.decode("users", org, cursor)
+            rows = await tx.all(
+                Q.list_users_after,
+                organization_id=org,
+                after_created_at=after_created_at,
+                after_id=after_id,
+                limit=limit + 1,
+            )
+    return responses.json(_page(principal, rows, limit))
+
+
+async def create_user(body: dict[str, Any]) -> Response:
+    principal = caller()
+    password_hash = await passwords.hash_password(body["password"])
+    try:
+        async with db.tenant(principal) as tx:
+            roles.require(tx.role, "ADMIN", "add users")
+            roles.require_can_assign(tx.role, body["role"])
+            user = await tx.one(
+                Q.create_user,
+                organization_id=principal.organization_id,
+                email=body["email"],
+                full_name=body["full_name"],
+                role=body["role"],
+                password_hash=password_hash,
+                metadata=Jsonb(body.get("metadata") or {}),
+            )
+            assert user is not None
+            await _audit(tx, principal, "user.created", user["id"], {"role": body["role"]})
+    except psycopg.errors.UniqueViolation:
+        raise Problem("conflict", "A user with this email already exists.") from None
+    return responses.json(user, 201, {"Location": f"/api/v1/users/{user['id']}"})
+
+
+async def get_user(user_id: str) -> Response:
+    principal = caller()
+    async with db.tenant(principal) as tx:
+        user = await tx.one(Q.get_user, organization_id=principal.organization_id, user_id=user_id)
+    if user is None:
+        raise not_found("user")
+    return responses.json(user)
+
+
+async def update_user(user_id: str, body: dict[str, Any]) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    async with db.tenant(principal) as tx:
+        target = await _find(tx, org, user_id)
+        new_role: str = body.get("role") or target["role"]
+        new_status: str = body.get("status") or target["status"]
+        if user_id == str(principal.user_id):
+            _check_self_update(tx.role, new_role, new_status, target["status"])
+        else:
+            roles.require_can_manage(tx.role, target["role"])
+            roles.require_can_assign(tx.role, new_role)
+        await tx.one(Q.lock_user, organization_id=org, user_id=user_id)
+        if target["role"] == "OWNER" and (new_role != "OWNER" or new_status != "ACTIVE"):
+            await _keep_an_owner(tx, org, target)
+        metadata = body.get("metadata")
+        user = await tx.one(
+            Q.update_user,
+            organization_id=org,
+            user_id=user_id,
+            full_name=body.get("full_name"),
+            role=body.get("role"),
+            status=body.get("status"),
+            metadata=Jsonb(metadata) if metadata is not None else None,
+        )
+        if new_role != target["role"]:
+            await _audit(
+                tx,
+                principal,
+                "user.role_changed",
+                user_id,
+                {"from": target["role"], "to": new_role},
+            )
+        if new_status != target["status"]:
+            await _audit(
+                tx,
+                principal,
+                "user.status_changed",
+                user_id,
+                {"from": target["status"], "to": new_status},
+            )
+            if new_status != "ACTIVE":
+                await tx.run(
+                    Q.end_user_sessions,
+                    organization_id=org,
+                    user_id=user_id,
+                    reason="user_suspended",
+                )
+    return responses.json(user)
+
+
+async def delete_user(user_id: str) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    async with db.tenant(principal) as tx:
+        target = await _find(tx, org, user_id)
+        if user_id != str(principal.user_id):
+            roles.require_can_manage(tx.role, target["role"])
+        await tx.one(Q.lock_user, organization_id=org, user_id=user_id)
+        if target["role"] == "OWNER":
+            await _keep_an_owner(tx, org, target)
+        await _audit(tx, principal, "user.deleted", user_id, {"role": target["role"]})
+        await tx.run(Q.delete_user, organization_id=org, user_id=user_id)
+        await tx.run(
+            Q.end_user_sessions, organization_id=org, user_id=user_id, reason="user_deleted"
+        )
+    return responses.empty()
+
+
+async def _find(tx: Transaction, organization_id: uuid.UUID, user_id: str) -> Row:
+    # A plain read first: FOR UPDATE only sees rows the caller may update, and a row the
+    # caller may see but not change must answer 403, not 404.
+    target = await tx.one(Q.find_user, organization_id=organization_id, user_id=user_id)
+    if target is None:
+        raise not_found("user")
+    return target
+
+
+def _check_self_update(role: str, new_role: str, new_status: str, status: str) -> None:
+    if roles.RANK[new_role] > roles.RANK[role]:
+        raise forbidden("Nobody can raise their own role.")
+    if new_status != status:
+        raise forbidden("You cannot change your own status.")
+
+
+async def _keep_an_owner(tx: Transaction, organization_id: uuid.UUID, target: Row) -> None:
+    await tx.all(Q.lock_owners, organization_id=organization_id)
+    counted = await tx.one(Q.count_live_owners, organization_id=organization_id)
+    active_owners = counted["owners"] if counted else 0
+    if target["status"] == "ACTIVE" and active_owners <= 1:
+        raise Problem("conflict", "The last owner of an organization cannot be removed or demoted.")
+
+
+async def _audit(
+    tx: Transaction, principal: Principal, action: str, target_id: Any, detail: dict[str, Any]
+) -> None:
+    await audit.record(
+        tx,
+        organization_id=principal.organization_id,
+        actor_id=principal.user_id,
+        action=action,
+        target_type="user",
+        target_id=target_id,
+        detail=detail,
+    )

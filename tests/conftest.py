@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
+from app.config import Settings
 from db import embedded
 
 
@@ -67,3 +69,28 @@ def database(make_database: Callable[[], TestDatabase]) -> TestDatabase:
     fresh = make_database()
     migrations.apply(fresh.admin_dsn)
     return fresh
+
+
+@pytest.fixture(scope="session")
+def app_settings(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The server as production runs it (app role, no admin URL), plus response validation."""
+    return Settings.from_env(
+        {
+            "DATABASE_URL": database.app_dsn,
+            "DATABASE_SYSTEM_URL": database.system_dsn,
+            "CODITECT_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            "CODITECT_VALIDATE_RESPONSES": "true",
+            "MAX_BODY_BYTES": "65536",
+            # Generous limits: the rate-limit tests build their own app with the defaults.
+            "RATE_LIMIT_ANONYMOUS": "100000/minute",
+            "RATE_LIMIT_STANDARD": "100000/minute",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def client(app_settings: Settings) -> Iterator[TestClient]:
+    from app.main import create_app
+
+    with TestClient(create_app(app_settings), raise_server_exceptions=False) as test_client:
+        yield test_client

@@ -1,0 +1,35 @@
+"""Audit entries for changes to who can do what, written in the request's own transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from app.middleware import request_id_var
+from db import Transaction, queries
+
+_RECORD = queries("audit").record_audit
+
+
+async def record(
+    tx: Transaction,
+    *,
+    organization_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await tx.run(
+        _RECORD,
+        organization_id=organization_id,
+        actor_id=actor_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        detail=Jsonb(detail or {}),
+        request_id=request_id_var.get(),
+    )

@@ -1,0 +1,82 @@
+"""Issuing credentials: EdDSA access tokens and opaque refresh tokens kept only as digests."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from app.keys import SigningKey
+
+
+def new_secret(prefix: str = "") -> str:
+    """256 bits from the OS CSPRNG, URL-safe."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        }
+
+
+def access_token(
+    key: SigningKey,
+    *,
+    issuer: str,
+    audience: str,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    session_id: uuid.UUID,
+    ttl_s: int,
+) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": str(user_id),
+        "org": str(organization_id),
+        "sid": str(session_id),
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
+
+
+def issue_pair(
+    *, user_id: uuid.UUID, organization_id: uuid.UUID, session_id: uuid.UUID, refresh_token: str
+) -> TokenPair:
+    """An access token for a session whose refresh token the caller just stored."""
+    from app import runtime
+
+    current = runtime.current()
+    settings = current.settings
+    token = access_token(
+        current.keys.token_key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        user_id=user_id,
+        organization_id=organization_id,
+        session_id=session_id,
+        ttl_s=settings.access_token_ttl_s,
+    )
+    return TokenPair(token, refresh_token, settings.access_token_ttl_s)

@@ -1,0 +1,95 @@
+-- Users of the caller's organization.
+
+-- name: list_users_first
+select id, organization_id, email, full_name, role, status, metadata, last_login_at,
+       created_at, updated_at
+  from users
+ where organization_id = :organization_id
+   and deleted_at is null
+ order by created_at desc, id desc
+ limit :limit
+
+-- name: list_users_after
+select id, organization_id, email, full_name, role, status, metadata, last_login_at,
+       created_at, updated_at
+  from users
+ where organization_id = :organization_id
+   and deleted_at is null
+   and (created_at, id) < (:after_created_at, :after_id)
+ order by created_at desc, id desc
+ limit :limit
+
+-- name: get_user
+select id, organization_id, email, full_name, role, status, metadata, last_login_at,
+       created_at, updated_at
+  from users
+ where organization_id = :organization_id
+   and id = :user_id
+   and deleted_at is null
+
+-- name: create_user
+insert into users (organization_id, email, full_name, role, password_hash, metadata)
+values (:organization_id, :email, :full_name, :role, :password_hash, :metadata)
+returning id, organization_id, email, full_name, role, status, metadata, last_login_at,
+          created_at, updated_at
+
+-- name: find_user
+-- Existence and rank of a user, before deciding whether the caller may change it.
+select id, role, status
+  from users
+ where organization_id = :organization_id
+   and id = :user_id
+   and deleted_at is null
+
+-- name: lock_user
+-- The target row, locked so concurrent role changes cannot both pass the last-owner check.
+select id, role, status
+  from users
+ where organization_id = :organization_id
+   and id = :user_id
+   and deleted_at is null
+   for update
+
+-- name: count_live_owners
+select count(*) as owners
+  from users
+ where organization_id = :organization_id
+   and role = 'OWNER'
+   and status = 'ACTIVE'
+   and deleted_at is null
+
+-- name: lock_owners
+-- Serialises every change that could remove the last owner.
+select id
+  from users
+ where organization_id = :organization_id
+   and role = 'OWNER'
+   and deleted_at is null
+ order by id
+   for update
+
+-- name: update_user
+update users
+   set full_name = coalesce(:full_name, full_name),
+       role = coalesce(:role, role),
+       status = coalesce(:status, status),
+       metadata = coalesce(:metadata, metadata)
+ where organization_id = :organization_id
+   and id = :user_id
+   and deleted_at is null
+returning id, organization_id, email, full_name, role, status, metadata, last_login_at,
+          created_at, updated_at
+
+-- name: delete_user
+update users
+   set deleted_at = now()
+ where organization_id = :organization_id
+   and id = :user_id
+   and deleted_at is null
+
+-- name: end_user_sessions
+update sessions
+   set revoked_at = now(), revoked_reason = :reason
+ where organization_id = :organization_id
+   and user_id = :user_id
+   and revoked_at is null

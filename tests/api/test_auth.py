@@ -1,0 +1,306 @@
+"""Signup, login, refresh rotation and reuse detection, logout, me, and forged tokens."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from starlette.testclient import TestClient
+
+from tests.api.conftest import PASSWORD, Account, login, unique_email
+
+Sql = Callable[..., list[tuple[Any, ...]]]
+
+
+def me(client: TestClient, access_token: str) -> Any:
+    return client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def refresh(client: TestClient, token: str) -> Any:
+    return client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+
+
+def test_signup_creates_organization_owner_and_free_license(
+    client: TestClient, signup: Callable[..., Account], sql: Sql
+) -> None:
+    account = signup(organization_name="Acme Robotics")
+    assert account.user["role"] == "OWNER"
+    assert account.organization["owner_id"] == account.user["id"]
+    assert account.organization["slug"].startswith("acme-robotics")
+    assert account.license["tier"] == "FREE"
+    key = account.license["license_key"]
+    assert key.startswith(account.license["key_prefix"])
+    assert len(key) >= 40
+    assert account.tokens["token_type"] == "Bearer"
+    stored = sql(
+        "select count(*) from licenses where key_prefix = %s and key_digest = sha256(%s::bytea)",
+        account.license["key_prefix"],
+        key.encode(),
+    )
+    assert stored == [(1,)], "the key is stored only as its digest"
+    body = me(client, account.tokens["access_token"]).json()
+    assert body["user"]["email"] == account.email
+    assert body["organization"]["id"] == account.org_id
+
+
+def test_signup_answers_201_with_location(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": unique_email(),
+            "password": PASSWORD,
+            "full_name": "A",
+            "organization_name": "Loc Org",
+        },
+    )
+    assert response.status_code == 201
+    assert (
+        response.headers["location"]
+        == f"/api/v1/organizations/{response.json()['organization']['id']}"
+    )
+
+
+def test_a_taken_email_is_409_and_nothing_is_half_created(
+    client: TestClient, signup: Callable[..., Account], sql: Sql
+) -> None:
+    first = signup()
+    name = f"Second {uuid.uuid4().hex}"
+    response = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": first.email.upper(),
+            "password": PASSWORD,
+            "full_name": "Copy",
+            "organization_name": name,
+        },
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert sql("select count(*) from organizations where name = %s", name) == [(0,)]
+
+
+def test_the_same_organization_name_gets_a_distinct_slug(signup: Callable[..., Account]) -> None:
+    name = f"Twin {uuid.uuid4().hex[:6]}"
+    assert (
+        signup(organization_name=name).organization["slug"]
+        != signup(organization_name=name).organization["slug"]
+    )
+
+
+@pytest.mark.parametrize("password", ["short", "x" * 11, "y" * 257])
+def test_password_length_is_12_to_256(client: TestClient, password: str) -> None:
+    response = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": unique_email(),
+            "password": password,
+            "full_name": "A",
+            "organization_name": "Org",
+        },
+    )
+    assert response.status_code == 400
+
+
+def test_passwords_are_argon2id_at_owasp_strength(signup: Callable[..., Account], sql: Sql) -> None:
+    account = signup()
+    (stored,) = sql("select password_hash from users where id = %s", account.user["id"])[0]
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_login_failures_look_the_same(client: TestClient, signup: Callable[..., Account]) -> None:
+    account = signup()
+    wrong = client.post(
+        "/api/v1/auth/login", json={"email": account.email, "password": "wrong password!!"}
+    )
+    unknown = client.post(
+        "/api/v1/auth/login", json={"email": unique_email(), "password": "wrong password!!"}
+    )
+    for response in (wrong, unknown):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    strip = {"request_id", "instance"}
+    assert {k: v for k, v in wrong.json().items() if k not in strip} == {
+        k: v for k, v in unknown.json().items() if k not in strip
+    }
+
+
+def test_login_timing_is_comparable_for_unknown_and_known_emails(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    account = signup()
+
+    def timed(email: str) -> float:
+        started = time.perf_counter()
+        client.post("/api/v1/auth/login", json={"email": email, "password": "not the password"})
+        return time.perf_counter() - started
+
+    known = [timed(account.email) for _ in range(5)]
+    unknown = [timed(unique_email()) for _ in range(5)]
+    ratio = statistics.median(unknown) / statistics.median(known)
+    print(
+        f"login median: known {statistics.median(known) * 1000:.1f} ms,"
+        f" unknown {statistics.median(unknown) * 1000:.1f} ms"
+    )
+    # Without the dummy hash an unknown email answers ~50x faster; parity keeps it near 1.
+    assert 0.5 < ratio < 2.0
+
+
+def test_login_is_case_insensitive_and_issues_a_new_session(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    account = signup()
+    tokens = login(client, account.email.upper())
+    assert me(client, tokens["access_token"]).status_code == 200
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    first = jwt.decode(account.tokens["access_token"], options={"verify_signature": False})
+    assert claims["sid"] != first["sid"]
+    assert set(claims) >= {"iss", "aud", "sub", "sid", "org", "exp", "iat", "jti"}
+    assert claims["exp"] - claims["iat"] == 900
+    assert jwt.get_unverified_header(tokens["access_token"])["alg"] == "EdDSA"
+
+
+def test_suspended_users_and_deleted_organizations_cannot_log_in(
+    client: TestClient, signup: Callable[..., Account], add_user: Callable[..., Account]
+) -> None:
+    owner = signup()
+    member = add_user(owner, "MEMBER")
+    assert (
+        client.patch(
+            f"/api/v1/users/{member.id}", json={"status": "SUSPENDED"}, headers=owner.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": member.email, "password": PASSWORD}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.delete(f"/api/v1/organizations/{owner.org_id}", headers=owner.headers).status_code
+        == 204
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": owner.email, "password": PASSWORD}
+        ).status_code
+        == 401
+    )
+
+
+def test_refresh_rotates_and_the_new_pair_works(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    account = signup()
+    response = refresh(client, account.tokens["refresh_token"])
+    assert response.status_code == 200
+    pair = response.json()
+    assert pair["refresh_token"] != account.tokens["refresh_token"]
+    assert me(client, pair["access_token"]).status_code == 200
+    again = refresh(client, pair["refresh_token"])
+    assert again.status_code == 200
+
+
+def test_reusing_a_rotated_token_revokes_the_whole_family(
+    client: TestClient, signup: Callable[..., Account], sql: Sql
+) -> None:
+    account = signup()
+    old = account.tokens["refresh_token"]
+    newer = refresh(client, old).json()
+    # Move the rotation out of the 10 s grace window instead of sleeping.
+    sql(
+        "update sessions set rotated_at = now() - interval '1 minute'"
+        " where revoked_at is null and user_id = %s",
+        account.user["id"],
+    )
+    assert refresh(client, old).status_code == 401
+    assert refresh(client, newer["refresh_token"]).status_code == 401, "the family is revoked"
+    assert me(client, newer["access_token"]).status_code == 401, "its access tokens die with it"
+
+
+def test_the_previous_token_is_accepted_within_the_grace_window(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    account = signup()
+    first = refresh(client, account.tokens["refresh_token"])
+    retry = refresh(client, account.tokens["refresh_token"])
+    assert first.status_code == 200
+    assert retry.status_code == 200
+
+
+def test_two_concurrent_refreshes_both_get_a_working_pair(
+    client: TestClient, signup: Callable[..., Account], sql: Sql
+) -> None:
+    account = signup()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda _: refresh(client, account.tokens["refresh_token"]), range(2))
+        )
+    assert [r.status_code for r in results] == [200, 200]
+    assert sql(
+        "select count(*) from sessions where user_id = %s and revoked_at is null",
+        account.user["id"],
+    ) == [(1,)]
+    winners = [r.json()["refresh_token"] for r in results]
+    assert sum(refresh(client, t).status_code == 200 for t in winners) >= 1
+
+
+def test_unknown_refresh_tokens_are_401(client: TestClient) -> None:
+    assert refresh(client, "x" * 43).status_code == 401
+
+
+def test_logout_ends_the_session_on_the_next_request(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    account = signup()
+    other = login(client, account.email)
+    assert client.post("/api/v1/auth/logout", headers=account.headers).status_code == 204
+    assert me(client, account.tokens["access_token"]).status_code == 401
+    assert refresh(client, account.tokens["refresh_token"]).status_code == 401
+    assert me(client, other["access_token"]).status_code == 200, "other sessions live on"
+
+
+def forge(claims: dict[str, Any], key: Any = None, **headers: Any) -> str:
+    key = key or Ed25519PrivateKey.generate()
+    return jwt.encode(claims, key, algorithm="EdDSA", headers=headers)
+
+
+def test_forged_tokens_are_401_never_500(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    from app import runtime
+
+    account = signup()
+    claims = jwt.decode(account.tokens["access_token"], options={"verify_signature": False})
+    kid = jwt.get_unverified_header(account.tokens["access_token"])["kid"]
+    current = runtime.current().keys
+    now = int(time.time())
+    tampered = account.tokens["access_token"][:-4] + (
+        "AAAA" if not account.tokens["access_token"].endswith("AAAA") else "BBBB"
+    )
+    cases = {
+        "foreign key": forge(claims, kid=kid),
+        "license key": forge(claims, current.license_key.private, kid=current.license_key.kid),
+        "expired": forge(
+            claims | {"exp": now - 300, "iat": now - 1200}, current.token_key.private, kid=kid
+        ),
+        "hs256 with public key": jwt.encode(
+            claims, current.token_key.jwk()["x"].encode(), algorithm="HS256", headers={"kid": kid}
+        ),
+        "alg none": jwt.encode(claims, None, algorithm="none", headers={"kid": kid}),  # type: ignore[arg-type]
+        "tampered": tampered,
+        "garbage": "not-a-token",
+        "wrong org": forge(claims | {"org": str(uuid.uuid4())}, current.token_key.private, kid=kid),
+    }
+    for name, token in cases.items():
+        response = me(client, token)
+        assert response.status_code == 401, name
+        assert response.headers["www-authenticate"].startswith("Bearer"), name
+        assert response.headers["content-type"] == "application/problem+json", name

@@ -1,0 +1,98 @@
+"""openapi.yaml: valid OpenAPI 3.1, the names DESIGN.md fixes, and a handler for every operation."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+
+from app import openapi31, spec
+from app.resolver import handler_name
+
+OPERATIONS = {
+    "auth": {"signup", "login", "logout", "refreshTokens", "getCurrentUser"},
+    "organizations": {"getOrganization", "updateOrganization", "deleteOrganization"},
+    "users": {"listUsers", "createUser", "getUser", "updateUser", "deleteUser"},
+    "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
+    "projects": {"listProjects", "createProject", "getProject", "updateProject", "deleteProject"},
+    "service": {"getHealth", "getReadiness", "getJwks", "getMetrics"},
+}
+SCHEMAS = [
+    "Problem",
+    "TokenPair",
+    "SignupRequest",
+    "SignupResponse",
+    "LoginRequest",
+    "RefreshRequest",
+    "Me",
+    "Organization",
+    "OrganizationUpdate",
+    "User",
+    "UserCreate",
+    "UserUpdate",
+    "UserPage",
+    "License",
+    "LicenseUpdate",
+    "LicensePage",
+    "LicenseValidationRequest",
+    "LicenseValidationResult",
+    "Project",
+    "ProjectCreate",
+    "ProjectUpdate",
+    "ProjectPage",
+]
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return spec.load()
+
+
+def test_the_spec_is_valid_openapi_31(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    openapi31.validate_spec(document)
+    assert document["servers"] == [{"url": "/api/v1"}]
+
+
+def test_operations_have_the_design_names_and_one_tag(document: dict[str, Any]) -> None:
+    found: dict[str, set[str]] = {}
+    for _path, _method, op in spec.operations(document):
+        assert len(op["tags"]) == 1, op["operationId"]
+        found.setdefault(op["tags"][0], set()).add(op["operationId"])
+    assert found == OPERATIONS
+
+
+def test_every_operation_id_resolves_to_a_handler(document: dict[str, Any]) -> None:
+    for _path, _method, op in spec.operations(document):
+        module_name, _, function = handler_name(op["tags"][0], op["operationId"]).rpartition(".")
+        handler = getattr(importlib.import_module(module_name), function, None)
+        assert callable(handler), f"{op['operationId']} -> {module_name}.{function}"
+
+
+def test_component_schema_names(document: dict[str, Any]) -> None:
+    assert set(SCHEMAS) <= set(document["components"]["schemas"])
+
+
+def test_errors_are_problem_json_and_nothing_is_default(document: dict[str, Any]) -> None:
+    responses = document["components"].get("responses", {})
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref")
+        return responses[ref.rsplit("/", 1)[1]] if ref else node
+
+    for path, method, op in spec.operations(document):
+        assert "default" not in op["responses"], f"{method} {path}"
+        for status in ("429", "500"):
+            assert status in op["responses"], f"{method} {path} lacks {status}"
+        for status, response in op["responses"].items():
+            if int(status) >= 400 and (path, status) != ("/readyz", "503"):
+                # /readyz answers 503 with its readiness document, which says what is not ready.
+                content = resolve(response)["content"]
+                assert list(content) == ["application/problem+json"], f"{method} {path} {status}"
+
+
+def test_service_paths_are_served_from_the_root(document: dict[str, Any]) -> None:
+    api, service = spec.split(document)
+    assert set(service["paths"]) == {"/healthz", "/readyz", "/.well-known/jwks.json", "/metrics"}
+    assert not set(api["paths"]) & set(service["paths"])
