@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json as stdlib_json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -11,9 +13,24 @@ from starlette.responses import Response
 JSON = "application/json"
 
 
-def json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+def encode(body: Any) -> bytes:
     # orjson writes UUIDs and timezone-aware datetimes in the spec's formats (RFC 3339).
-    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=JSON)
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        # Stored metadata may hold integers beyond 64 bits, which JSON allows and orjson
+        # refuses: the slow path writes them exactly.
+        return stdlib_json.dumps(body, default=_fallback, separators=(",", ":")).encode()
+
+
+def _fallback(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # UUID
+
+
+def json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(encode(body), status_code=status, headers=headers, media_type=JSON)
 
 
 def text(body: str, status: int = 200, media_type: str = "text/plain; version=0.0.4") -> Response:

@@ -150,3 +150,17 @@ def test_an_invalid_31_document_is_refused() -> None:
     broken["paths"]["/echo"]["post"]["responses"] = "nope"
     with pytest.raises(InvalidSpecification):
         openapi31.validate_spec(broken)
+
+
+def test_email_format_is_an_addr_spec() -> None:
+    assert openapi31.is_email("dana.okafor@acme.example")
+    assert openapi31.is_email("o'brien+tag@mail.example.co")
+    assert openapi31.is_email("root@localhost"), "RFC 5321 allows a dotless domain"
+    for bad in [
+        "'/@syo.com*",
+        "no-at-sign",
+        "a b@example.com",
+        "a@-bad.example",
+        "@example.com",
+    ]:
+        assert not openapi31.is_email(bad), bad
