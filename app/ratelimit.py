@@ -45,7 +45,10 @@ class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         url = settings.rate_limit_storage_url
         self.storage_url = url
-        self.storage = storage_from_string(url if url.startswith("async+") else f"async+{url}")
+        scheme = url if url.startswith("async+") else f"async+{url}"
+        # redis-py's asyncio client: one Redis library for the whole product.
+        options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
+        self.storage = storage_from_string(scheme, **options)
         self.strategy = FixedWindowRateLimiter(self.storage)
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.standard = parse(settings.rate_limit_standard)

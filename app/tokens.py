@@ -47,6 +47,7 @@ def access_token(
     organization_id: uuid.UUID,
     session_id: uuid.UUID,
     ttl_s: int,
+    tier: str | None = None,
 ) -> str:
     now = int(time.time())
     claims = {
@@ -59,11 +60,18 @@ def access_token(
         "exp": now + ttl_s,
         "jti": uuid.uuid4().hex,
     }
+    if tier:
+        claims["tier"] = tier
     return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
 
 
 def issue_pair(
-    *, user_id: uuid.UUID, organization_id: uuid.UUID, session_id: uuid.UUID, refresh_token: str
+    *,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    session_id: uuid.UUID,
+    refresh_token: str,
+    tier: str | None = None,
 ) -> TokenPair:
     """An access token for a session whose refresh token the caller just stored."""
     from app import runtime
@@ -78,5 +86,6 @@ def issue_pair(
         organization_id=organization_id,
         session_id=session_id,
         ttl_s=settings.access_token_ttl_s,
+        tier=tier,
     )
     return TokenPair(token, refresh_token, settings.access_token_ttl_s)

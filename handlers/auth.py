@@ -77,6 +77,7 @@ async def _signup(body: dict[str, Any], password_hash: str, slug: str) -> Respon
         organization_id=org_id,
         session_id=created["session_id"],
         refresh_token=refresh,
+        tier="FREE",
     )
     reply = {
         "user": user,
@@ -114,6 +115,7 @@ async def login(body: dict[str, Any]) -> Response:
             user_agent=requests.user_agent(),
             ip=requests.client_ip(),
         )
+        tier = await tx.one(Q.organization_tier, organization_id=found["organization_id"])
     if opened is None or opened["session_id"] is None:
         raise _bad_login()
     pair = tokens.issue_pair(
@@ -121,6 +123,7 @@ async def login(body: dict[str, Any]) -> Response:
         organization_id=found["organization_id"],
         session_id=opened["session_id"],
         refresh_token=refresh,
+        tier=tier["tier"] if tier else None,
     )
     return responses.json(pair.body())
 
@@ -134,14 +137,21 @@ async def refresh_tokens(body: dict[str, Any]) -> Response:
             new_digest=tokens.digest(refresh),
             grace_seconds=REFRESH_GRACE_SECONDS,
         )
+        live = rotated is not None and rotated["outcome"] in ("rotated", "grace")
+        tier = (
+            await tx.one(Q.organization_tier, organization_id=rotated["organization_id"])
+            if live and rotated is not None
+            else None
+        )
     # Raised after the commit: a reuse revokes the session even though the caller gets a 401.
-    if rotated is None or rotated["outcome"] not in ("rotated", "grace"):
+    if not live or rotated is None:
         raise unauthorized("The refresh token is not valid.")
     pair = tokens.issue_pair(
         user_id=rotated["user_id"],
         organization_id=rotated["organization_id"],
         session_id=rotated["session_id"],
         refresh_token=refresh,
+        tier=tier["tier"] if tier else None,
     )
     return responses.json(pair.body())
 

@@ -37,3 +37,7 @@ select id, organization_id, name, key_prefix, tier, status, seats, machine_bound
        0 as seats_used
   from licenses
  where organization_id = :organization_id and id = :id
+
+-- name: organization_tier
+-- Sizes the caller's rate limit (a token claim); never used to authorize anything.
+select pretenant.organization_tier(:organization_id) as tier

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS pretenant.organization_tier(uuid);

@@ -1,0 +1,172 @@
+"""Tiered rate limits on real server processes: defaults, headers, 429s, shared Redis, fail-open."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.app.test_serve import free_port, stop, wait_ready
+from tests.conftest import TestDatabase
+
+pytestmark = pytest.mark.slow
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+PASSWORD = "rate limit password"
+
+Server = Callable[..., str]
+
+
+@pytest.fixture
+def start_server(database: TestDatabase, tmp_path: Path) -> Iterator[Server]:
+    """Starts `coditect-cloud serve` processes with the default limits unless overridden."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(**env_overrides: str) -> str:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "RATE_"))}
+        env |= {
+            "DATABASE_URL": database.app_dsn,
+            "DATABASE_SYSTEM_URL": database.system_dsn,
+            "CODITECT_DATA_DIR": str(tmp_path / "data"),
+            "LOG_LEVEL": "warning",
+        } | env_overrides
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        wait_ready(port, process)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in processes:
+        stop(process)
+
+
+def limits_of(response: httpx.Response) -> tuple[int, int, int]:
+    h = response.headers
+    return int(h["ratelimit-limit"]), int(h["ratelimit-remaining"]), int(h["ratelimit-reset"])
+
+
+def signup(base: str) -> dict:  # type: ignore[type-arg]
+    response = httpx.post(
+        f"{base}/api/v1/auth/signup",
+        json={
+            "email": f"rl-{uuid.uuid4().hex[:8]}@example.test",
+            "password": PASSWORD,
+            "full_name": "Rate Limited",
+            "organization_name": "Rate Org",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def assert_429(response: httpx.Response, limit: int) -> None:
+    assert response.status_code == 429
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "https://problems.coditect.ai/rate-limited"
+    assert int(response.headers["retry-after"]) >= 1
+    assert limits_of(response)[:2] == (limit, 0)
+
+
+def test_anonymous_traffic_gets_10_a_minute_per_address(start_server: Server) -> None:
+    base = start_server()
+    seen = []
+    for _ in range(10):
+        response = httpx.post(f"{base}/api/v1/auth/login", json={})
+        assert response.status_code == 400  # counted even though it is rejected
+        seen.append(limits_of(response))
+    assert [s[1] for s in seen] == list(range(9, -1, -1))
+    assert all(s[0] == 10 and 0 <= s[2] <= 60 for s in seen)
+    assert_429(httpx.post(f"{base}/api/v1/auth/login", json={}), 10)
+    # probes are not counted but still carry the headers
+    health = httpx.get(f"{base}/healthz")
+    assert health.status_code == 200
+    assert limits_of(health)[:2] == (10, 0)
+
+
+def test_authenticated_traffic_gets_100_a_minute_per_user(start_server: Server) -> None:
+    base = start_server(RATE_LIMIT_ANONYMOUS="1000/minute")
+    first, second = signup(base), signup(base)
+    headers = {"Authorization": f"Bearer {first['tokens']['access_token']}"}
+    for n in range(100):
+        # a malformed id: rejected by validation, so no database work, but still counted
+        response = httpx.get(f"{base}/api/v1/users/not-a-uuid", headers=headers)
+        assert response.status_code == 400
+        assert limits_of(response)[:2] == (100, 99 - n)
+    assert_429(httpx.get(f"{base}/api/v1/auth/me", headers=headers), 100)
+    other = {"Authorization": f"Bearer {second['tokens']['access_token']}"}
+    response = httpx.get(f"{base}/api/v1/auth/me", headers=other)
+    assert response.status_code == 200, "each user has a budget of their own"
+    assert limits_of(response)[:2] == (100, 99)
+
+
+def test_enterprise_organizations_get_1000_a_minute(
+    start_server: Server, database: TestDatabase
+) -> None:
+    base = start_server(RATE_LIMIT_ANONYMOUS="1000/minute")
+    account = signup(base)
+    with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+        conn.execute(
+            "insert into licenses"
+            " (organization_id, name, key_prefix, key_digest, tier, status, seats)"
+            " values (%s, 'Enterprise', 'cdt_ent_test', sha256(%s::bytea),"
+            " 'ENTERPRISE', 'ACTIVE', 50)",
+            (account["organization"]["id"], uuid.uuid4().hex.encode()),
+        )
+    tokens = httpx.post(
+        f"{base}/api/v1/auth/login", json={"email": account["user"]["email"], "password": PASSWORD}
+    ).json()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    response = httpx.get(f"{base}/api/v1/auth/me", headers=headers)
+    assert response.status_code == 200
+    assert limits_of(response)[:2] == (1000, 999)
+    free = {"Authorization": f"Bearer {account['tokens']['access_token']}"}
+    assert limits_of(httpx.get(f"{base}/api/v1/auth/me", headers=free))[0] == 100
+
+
+def test_a_forged_token_is_counted_as_anonymous(start_server: Server) -> None:
+    base = start_server()
+    response = httpx.get(
+        f"{base}/api/v1/auth/me", headers={"Authorization": "Bearer forged.token.x"}
+    )
+    assert response.status_code == 401
+    assert limits_of(response)[0] == 10
+
+
+def test_the_limiter_fails_open_when_its_store_is_down(start_server: Server) -> None:
+    base = start_server(RATE_LIMIT_STORAGE_URL="redis://127.0.0.1:1/0")
+    for _ in range(12):
+        assert httpx.post(f"{base}/api/v1/auth/login", json={}).status_code == 400
+    ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["rate_limit_store"]["ok"] is False
+
+
+@pytest.mark.redis
+def test_two_processes_sharing_redis_count_one_budget(start_server: Server) -> None:
+    redis = pytest.importorskip("redis")
+    url = f"{REDIS_URL.rstrip('/')}/13"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"needs a Redis server at {REDIS_URL} (set REDIS_URL); CI has one")
+    a = start_server(RATE_LIMIT_STORAGE_URL=url)
+    b = start_server(RATE_LIMIT_STORAGE_URL=url)
+    remaining = []
+    for n in range(10):
+        response = httpx.post(f"{(a, b)[n % 2]}/api/v1/auth/login", json={})
+        remaining.append(limits_of(response)[1])
+    assert remaining == list(range(9, -1, -1))
+    assert_429(httpx.post(f"{a}/api/v1/auth/login", json={}), 10)
+    assert_429(httpx.post(f"{b}/api/v1/auth/login", json={}), 10)
