@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app import database_setup
+from app import database_setup, license_admin
 from app.config import ConfigError, Settings
 from db import migrations
 
@@ -23,6 +23,15 @@ def _admin_dsns(settings: Settings) -> database_setup.Dsns:
         system=settings.database_system_url,
         admin=settings.database_admin_url,
     )
+
+
+def _license(settings: Settings, args: argparse.Namespace) -> int:
+    """Operator commands run as the system role; they never need the admin URL."""
+    dsns = database_setup.prepare(settings)
+    try:
+        return license_admin.run(args, dsns.system)
+    finally:
+        dsns.close()
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -63,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply pending migrations")
     commands.add_parser("rollback", help="roll back the newest migration")
     commands.add_parser("seed", help="load the development seed data")
+    license_admin.register(commands)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -74,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             serve(settings, args.host, args.port, args.workers)
             return 0
+        if args.command == "license":
+            return _license(settings, args)
         dsns = _admin_dsns(settings)
         assert dsns.admin is not None
         try:

@@ -71,9 +71,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     openapi31.install()
     api_spec, service_spec = spec.split(spec.load())
     limiter = RateLimiter(settings)
-    use_allowed_methods(
-        spec.AllowedMethods([(api_spec["servers"][0]["url"], api_spec), ("/", service_spec)])
-    )
+    allowed = spec.AllowedMethods([(api_spec["servers"][0]["url"], api_spec), ("/", service_spec)])
+    use_allowed_methods(allowed)
     app = AsyncApp(
         __name__,
         lifespan=lifespan_for(settings, limiter),
@@ -104,6 +103,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         limiter=limiter,
         identify=security.identify,
+    )
+    app.add_middleware(
+        spec.LiteralPathGuard, position=MiddlewarePosition.BEFORE_SWAGGER, allowed=allowed
     )
     app.add_middleware(EdgeHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     app.add_middleware(

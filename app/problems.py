@@ -98,6 +98,7 @@ _SQLSTATE = {
     "22007": ("validation-error", "A date or time is not valid."),
     "22008": ("validation-error", "A date or time is out of range."),
     "22P02": ("validation-error", "A value has the wrong format."),
+    "22P05": ("validation-error", "Text must not contain NUL characters."),
     "42501": ("forbidden", "You are not allowed to do this."),
     "40001": ("conflict", "A concurrent change conflicted with this request; retry it."),
     "40P01": ("conflict", "A concurrent change conflicted with this request; retry it."),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
+import orjson
 from limits import RateLimitItem, parse
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
@@ -21,6 +24,8 @@ from app.problems import Problem
 log = logging.getLogger(__name__)
 
 SERVICE_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"})
+VALIDATE_PATH = "/api/v1/licenses/validate"
+MAX_VALIDATE_BODY = 16_384
 STATE_KEY = "rate_limit_headers"
 
 
@@ -53,8 +58,14 @@ class RateLimiter:
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.standard = parse(settings.rate_limit_standard)
         self.enterprise = parse(settings.rate_limit_enterprise)
+        self.license_tiers = {
+            "FREE": parse(settings.rate_limit_anonymous),
+            "PRO": self.standard,
+            "ENTERPRISE": self.enterprise,
+        }
         self.store_ok = True
         self.store_detail = "ok"
+        self.known_keys = KnownKeys()
 
     async def check(self, item: RateLimitItem, *keys: str, consume: bool = True) -> Verdict:
         try:
@@ -81,6 +92,37 @@ class RateLimiter:
         return ok
 
 
+class KnownKeys:
+    """License-key digest -> tier, learnt from validations, so the limiter can size a key's
+    budget without touching the database. Bounded, and forgotten after a while so a tier
+    change is picked up; an unknown key is limited per client address instead."""
+
+    def __init__(self, capacity: int = 100_000, ttl_s: float = 300.0) -> None:
+        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._capacity = capacity
+        self._ttl_s = ttl_s
+
+    def remember(self, digest: bytes, tier: str) -> None:
+        self._entries[digest] = (tier, time.monotonic() + self._ttl_s)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def tier(self, digest: bytes) -> str | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+
+def license_key_digest(body: bytes) -> bytes | None:
+    try:
+        key = orjson.loads(body).get("license_key")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return hashlib.sha256(key.encode()).digest() if isinstance(key, str) else None
+
+
 def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
@@ -94,6 +136,13 @@ class RateLimitMiddleware:
         self.limiter = limiter
         # identify(authorization_header) -> (bucket key, is_enterprise) or None; no database.
         self.identify = identify
+
+    async def license_verdict(self, scope: Scope, body: bytes) -> Verdict:
+        digest = license_key_digest(body)
+        tier = self.limiter.known_keys.tier(digest) if digest else None
+        if digest is not None and tier is not None:
+            return await self.limiter.check(self.limiter.license_tiers[tier], "key", digest.hex())
+        return await self.limiter.check(self.limiter.anonymous, "key?", client_address(scope))
 
     async def verdict(self, scope: Scope) -> Verdict:
         path: str = scope["path"]
@@ -113,7 +162,13 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        verdict = await self.verdict(scope)
+        if scope["path"] == VALIDATE_PATH and scope["method"] == "POST":
+            # The key is the credential: read the (small) body to find its bucket, then
+            # replay it to the application.
+            body, receive = await _peek_body(receive, MAX_VALIDATE_BODY)
+            verdict = await self.license_verdict(scope, body)
+        else:
+            verdict = await self.verdict(scope)
         headers = verdict.headers()
         if not verdict.allowed:
             problem = Problem(
@@ -155,3 +210,25 @@ class EdgeHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+async def _peek_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
+    """Reads up to `limit` bytes of the body and returns a receive that replays them first."""
+    messages: list[Message] = []
+    body = b""
+    more = True
+    while more and len(body) <= limit:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    pending = iter(messages)
+
+    async def replay() -> Message:
+        for message in pending:
+            return message
+        return await receive()
+
+    return body, replay

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from starlette.exceptions import HTTPException
 
 _HERE = Path(__file__).resolve().parent
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -68,11 +69,14 @@ class AllowedMethods:
 
     def __init__(self, mounted: list[tuple[str, dict[str, Any]]]) -> None:
         self._index: list[tuple[re.Pattern[str], str]] = []
+        self.literal: dict[str, frozenset[str]] = {}
         for base, document in mounted:
             for path, item in document["paths"].items():
                 methods = {m.upper() for m in item if m in HTTP_METHODS}
                 if "GET" in methods:
                     methods.add("HEAD")
+                if "{" not in path:
+                    self.literal[base.rstrip("/") + path] = frozenset(methods)
                 parts = re.split(r"(\{[^/}]+\})", base.rstrip("/") + path)
                 pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
                 self._index.append((re.compile(f"^{pattern}$"), ", ".join(sorted(methods))))
@@ -82,3 +86,19 @@ class AllowedMethods:
             if pattern.match(path):
                 return allowed
         return None
+
+
+class LiteralPathGuard:
+    """405 for a wrong method on a fixed path that a templated path would otherwise capture
+    (PATCH /licenses/validate must not be routed as PATCH /licenses/{license_id})."""
+
+    def __init__(self, app: Any, allowed: AllowedMethods) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            methods = self.allowed.literal.get(scope["path"])
+            if methods is not None and scope["method"] not in methods:
+                raise HTTPException(405)
+        await self.app(scope, receive, send)

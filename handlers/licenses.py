@@ -1,21 +1,187 @@
-"""Operations of the `licenses` tag (stubs until their issue lands)."""
+"""Operations of the `licenses` tag: the organization's licenses, and validation by key."""
 
-from typing import Any, NoReturn
+from __future__ import annotations
 
-from handlers._stub import not_implemented
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from starlette.responses import Response
+
+import db
+from app import audit, certificates, licensing, pagination, responses, roles, runtime
+from app.problems import not_found
+from app.security import Principal, caller
+from db import Row, queries
+
+Q = queries("licenses")
+# A known machine's last_seen_at is written at most this often, not on every validation.
+SEEN_GRANULARITY = timedelta(seconds=60)
 
 
-async def list_licenses(**_: Any) -> NoReturn:
-    not_implemented()
+def _page(principal: Principal, rows: list[Row], limit: int) -> dict[str, Any]:
+    codec = runtime.current().cursors
+    return pagination.page(
+        rows,
+        limit,
+        lambda row: codec.encode(
+            "licenses", principal.organization_id, row["created_at"], row["id"]
+        ),
+    )
 
 
-async def get_license(**_: Any) -> NoReturn:
-    not_implemented()
+async def list_licenses(limit: int = 20, cursor: str | None = None) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    async with db.tenant(principal) as tx:
+        if cursor is None:
+            rows = await tx.all(Q.list_licenses_first, organization_id=org, limit=limit + 1)
+        else:
+            after_created_at, after_id = runtime.current().cursors.decode("licenses", org, cursor)
+            rows = await tx.all(
+                Q.list_licenses_after,
+                organization_id=org,
+                after_created_at=after_created_at,
+                after_id=after_id,
+                limit=limit + 1,
+            )
+    return responses.json(_page(principal, rows, limit))
 
 
-async def update_license(**_: Any) -> NoReturn:
-    not_implemented()
+async def get_license(license_id: str) -> Response:
+    principal = caller()
+    async with db.tenant(principal) as tx:
+        found = await tx.one(
+            Q.get_license, organization_id=principal.organization_id, license_id=license_id
+        )
+    if found is None:
+        raise not_found("license")
+    return responses.json(found)
 
 
-async def validate_license(**_: Any) -> NoReturn:
-    not_implemented()
+async def update_license(license_id: str, body: dict[str, Any]) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    metadata = body.get("metadata")
+    async with db.tenant(principal) as tx:
+        if await tx.one(Q.get_license, organization_id=org, license_id=license_id) is None:
+            raise not_found("license")
+        roles.require(tx.role, "ADMIN", "change licenses")
+        updated = await tx.one(
+            Q.update_license,
+            organization_id=org,
+            license_id=license_id,
+            name=body.get("name"),
+            metadata=Jsonb(metadata) if metadata is not None else None,
+        )
+        if updated is None:  # deleted by an operator since the read above
+            raise not_found("license")
+        await audit.record(
+            tx,
+            organization_id=org,
+            actor_id=principal.user_id,
+            action="license.updated",
+            target_type="license",
+            target_id=updated["id"],
+            detail={"fields": sorted(body)},
+        )
+    return responses.json(updated)
+
+
+async def validate_license(body: dict[str, Any]) -> Response:
+    key_digest = licensing.key_digest(body["license_key"])
+    fingerprint = body.get("fingerprint")
+    fpr = certificates.fingerprint_digest(fingerprint) if fingerprint is not None else None
+    async with db.anonymous() as tx:
+        row = await tx.one(
+            Q.validate_license,
+            key_digest=key_digest,
+            fingerprint_digest=fpr,
+            hostname=body.get("hostname"),
+            seen_granularity=SEEN_GRANULARITY,
+        )
+    assert row is not None
+    code: str = row["code"]
+    if code != "NOT_FOUND":
+        # Teaches the edge rate limiter this key's tier, so later calls count against the key.
+        runtime.current().limiter.known_keys.remember(key_digest, row["tier"])
+    valid = code == "VALID"
+    result = {
+        "valid": valid,
+        "code": code,
+        "detail": _detail(row),
+        "license": None if code == "NOT_FOUND" else _summary(row),
+        "activation": _activation(row),
+        "certificate": _certificate(row, fpr, body.get("nonce")) if valid else None,
+        "nonce": body.get("nonce"),
+        "ts": row["checked_at"],
+    }
+    return responses.json(result)
+
+
+def _summary(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["license_id"],
+        "tier": row["tier"],
+        "status": row["status"],
+        "seats": row["seats"],
+        "seats_used": row["seats_used"],
+        "features": row["features"],
+        "expires_at": row["expires_at"],
+        "machine_bound": row["machine_bound"],
+    }
+
+
+def _activation(row: Row) -> dict[str, Any] | None:
+    if row["activation_id"] is None:
+        return None
+    return {
+        "id": row["activation_id"],
+        "activated_at": row["activated_at"],
+        "last_seen_at": row["last_seen_at"],
+        "new": row["activation_new"],
+    }
+
+
+def _certificate(row: Row, fingerprint: bytes | None, nonce: str | None) -> str:
+    current = runtime.current()
+    return certificates.issue(
+        current.keys.license_key,
+        issuer=current.settings.jwt_issuer,
+        license_id=row["license_id"],
+        organization_id=row["organization_id"],
+        tier=row["tier"],
+        features=row["features"],
+        seats=row["seats"],
+        fingerprint=fingerprint,
+        nonce=nonce,
+        now=row["checked_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _detail(row: Row) -> str:
+    code = row["code"]
+    if code == "VALID":
+        if row["activation_new"]:
+            return "License is valid; this machine now holds a seat."
+        return "License is valid."
+    if code == "NOT_FOUND":
+        return "No license matches this key."
+    if code == "REVOKED":
+        return "The license was revoked."
+    if code == "SUSPENDED":
+        if row["status"] != "SUSPENDED" and row["organization_suspended"]:
+            return "The organization holding this license is suspended."
+        return "The license is suspended."
+    if code == "NOT_YET_VALID":
+        return f"The license starts at {_instant(row['starts_at'])}."
+    if code == "EXPIRED":
+        return f"The license expired at {_instant(row['expires_at'])}."
+    if code == "FINGERPRINT_REQUIRED":
+        return "This license is machine-bound; send a fingerprint."
+    return f"All {row['seats']} seats are in use; deactivate a machine or add seats."

@@ -1,25 +1,152 @@
-"""Operations of the `projects` tag (stubs until their issue lands)."""
+"""Operations of the `projects` tag: the projects of the caller's organization."""
 
-from typing import Any, NoReturn
+from __future__ import annotations
 
-from handlers._stub import not_implemented
+import uuid
+from typing import Any
 
+import psycopg.errors
+from psycopg.types.json import Jsonb
+from starlette.responses import Response
 
-async def list_projects(**_: Any) -> NoReturn:
-    not_implemented()
+import db
+from app import audit, pagination, responses, roles, runtime
+from app.problems import Problem, forbidden, not_found
+from app.security import Principal, caller
+from db import Row, Transaction, queries
 
-
-async def create_project(**_: Any) -> NoReturn:
-    not_implemented()
-
-
-async def get_project(**_: Any) -> NoReturn:
-    not_implemented()
-
-
-async def update_project(**_: Any) -> NoReturn:
-    not_implemented()
+Q = queries("projects")
 
 
-async def delete_project(**_: Any) -> NoReturn:
-    not_implemented()
+def _page(principal: Principal, rows: list[Row], limit: int) -> dict[str, Any]:
+    codec = runtime.current().cursors
+    return pagination.page(
+        rows,
+        limit,
+        lambda row: codec.encode(
+            "projects", principal.organization_id, row["created_at"], row["id"]
+        ),
+    )
+
+
+async def list_projects(limit: int = 20, cursor: str | None = None) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    async with db.tenant(principal) as tx:
+        if cursor is None:
+            rows = await tx.all(Q.list_projects_first, organization_id=org, limit=limit + 1)
+        else:
+            after_created_at, after_id = runtime.current().cursors.decode("projects", org, cursor)
+            rows = await tx.all(
+                Q.list_projects_after,
+                organization_id=org,
+                after_created_at=after_created_at,
+                after_id=after_id,
+                limit=limit + 1,
+            )
+    return responses.json(_page(principal, rows, limit))
+
+
+async def create_project(body: dict[str, Any]) -> Response:
+    principal = caller()
+    try:
+        async with db.tenant(principal) as tx:
+            roles.require(tx.role, "MEMBER", "create projects")
+            project = await tx.one(
+                Q.create_project,
+                organization_id=principal.organization_id,
+                name=body["name"],
+                description=body.get("description"),
+                status=body.get("status"),
+                created_by=principal.user_id,
+                metadata=Jsonb(body.get("metadata") or {}),
+            )
+            assert project is not None
+            await _audit(tx, principal, "project.created", project["id"], {"name": body["name"]})
+    except psycopg.errors.UniqueViolation:
+        raise _name_taken() from None
+    return responses.json(project, 201, {"Location": f"/api/v1/projects/{project['id']}"})
+
+
+async def get_project(project_id: str) -> Response:
+    principal = caller()
+    async with db.tenant(principal) as tx:
+        project = await tx.one(
+            Q.get_project, organization_id=principal.organization_id, project_id=project_id
+        )
+    if project is None:
+        raise not_found("project")
+    return responses.json(project)
+
+
+async def update_project(project_id: str, body: dict[str, Any]) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    metadata = body.get("metadata")
+    try:
+        async with db.tenant(principal) as tx:
+            target = await _find(tx, org, project_id)
+            _require_can_change(tx.role, principal, target)
+            project = await tx.one(
+                Q.update_project,
+                organization_id=org,
+                project_id=project_id,
+                name=body.get("name"),
+                set_description="description" in body,
+                description=body.get("description"),
+                status=body.get("status"),
+                metadata=Jsonb(metadata) if metadata is not None else None,
+            )
+            if project is None:  # deleted by a concurrent request since _find
+                raise not_found("project")
+            await _audit(tx, principal, "project.updated", project_id, {"fields": sorted(body)})
+    except psycopg.errors.UniqueViolation:
+        raise _name_taken() from None
+    return responses.json(project)
+
+
+async def delete_project(project_id: str) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    async with db.tenant(principal) as tx:
+        target = await _find(tx, org, project_id)
+        _require_can_change(tx.role, principal, target)
+        if await tx.run(Q.delete_project, organization_id=org, project_id=project_id) == 0:
+            raise not_found("project")
+        await _audit(tx, principal, "project.deleted", project_id, {})
+    return responses.empty()
+
+
+async def _find(tx: Transaction, organization_id: uuid.UUID, project_id: str) -> Row:
+    # A plain read first: RLS hides from UPDATE the rows the caller may not change, and a
+    # project the caller may see but not change must answer 403, not 404.
+    target = await tx.one(Q.find_project, organization_id=organization_id, project_id=project_id)
+    if target is None:
+        raise not_found("project")
+    return target
+
+
+def _require_can_change(role: str, principal: Principal, target: Row) -> None:
+    """ADMIN+ change any project; a MEMBER only the projects it created; a GUEST none."""
+    roles.require(role, "MEMBER", "change projects")
+    if not roles.at_least(role, "ADMIN") and target["created_by"] != principal.user_id:
+        raise forbidden("A MEMBER may change only the projects it created.")
+
+
+def _name_taken() -> Problem:
+    # The one unique key a tenant can hit here: projects_org_name_live_key.
+    return Problem("conflict", "Another live project of this organization has this name.")
+
+
+async def _audit(
+    tx: Transaction, principal: Principal, action: str, target_id: Any, detail: dict[str, Any]
+) -> None:
+    await audit.record(
+        tx,
+        organization_id=principal.organization_id,
+        actor_id=principal.user_id,
+        action=action,
+        target_type="project",
+        target_id=target_id,
+        detail=detail,
+    )

@@ -137,3 +137,9 @@ def test_swagger_ui_and_spec_are_served(client: TestClient) -> None:
     assert client.get("/api/v1/ui/").status_code == 200
     served = client.get("/api/v1/openapi.json").json()
     assert served["openapi"] == "3.1.0"
+
+
+def test_a_fixed_path_is_not_captured_by_a_templated_one(client: TestClient) -> None:
+    response = client.patch("/api/v1/licenses/validate", json={})
+    assert_problem(response, 405, "method-not-allowed")
+    assert response.headers["allow"] == "POST"

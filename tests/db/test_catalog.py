@@ -21,6 +21,8 @@ GLOBAL_INDEXES = {
 
 PRETENANT_FUNCTIONS = {
     "signup",
+    "validate_license",
+    "organization_tier",
     "find_login",
     "open_session",
     "set_password_hash",

@@ -1,0 +1,270 @@
+"""Operator commands: `coditect-cloud license issue|suspend|reinstate|revoke|extend`.
+
+The only way to issue a license or to change its tier, seats, status or dates: the tenant
+API never can. They run as coditect_system (BYPASSRLS), each in one transaction that also
+writes the audit entry (no actor: an operator, not a user of the organization).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from app import licensing
+from db import Query, queries
+
+Q = queries("licenses")
+AUDIT = queries("audit").record_audit
+
+TIERS = ("FREE", "PRO", "ENTERPRISE")
+DEFAULT_FEATURES = {
+    "FREE": ["core", "cli"],
+    "PRO": ["core", "cli", "cloud-sync", "priority-support"],
+    "ENTERPRISE": [
+        "core",
+        "cli",
+        "cloud-sync",
+        "priority-support",
+        "sso",
+        "audit-export",
+        "on-prem-runner",
+    ],
+}
+# command: (statuses it may start from, status it sets, audit action). REVOKED is final.
+TRANSITIONS = {
+    "suspend": (("ACTIVE",), "SUSPENDED", "license.suspended"),
+    "reinstate": (("SUSPENDED",), "ACTIVE", "license.reinstated"),
+    "revoke": (("ACTIVE", "SUSPENDED"), "REVOKED", "license.revoked"),
+}
+
+
+class CommandError(Exception):
+    """The command cannot be done as asked; the message says why."""
+
+
+def _instant(text: str) -> datetime:
+    """An RFC 3339 / ISO 8601 instant; a bare date or a time without offset means UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add `license` and its subcommands to the CLI's subparsers."""
+    license_cmd = subparsers.add_parser(
+        "license", help="issue licenses and change their status or dates (system role)"
+    )
+    commands = license_cmd.add_subparsers(dest="license_command", required=True)
+
+    issue = commands.add_parser("issue", help="issue a license; prints it with its key, once")
+    issue.add_argument("--organization", required=True, help="organization id or slug")
+    issue.add_argument("--tier", required=True, choices=TIERS, type=str.upper)
+    issue.add_argument("--seats", required=True, type=_positive)
+    issue.add_argument("--name", help="display name (default: '<Tier> license')")
+    issue.add_argument(
+        "--feature",
+        action="append",
+        dest="features",
+        metavar="FEATURE",
+        help="a feature flag (repeat; default: the tier's standard features)",
+    )
+    issue.add_argument("--starts-at", type=_instant, help="ISO 8601 (default: now)")
+    ends = issue.add_mutually_exclusive_group()
+    ends.add_argument("--expires-at", type=_instant, help="ISO 8601 (default: perpetual)")
+    ends.add_argument("--days", type=_positive, help="expires this many days after it starts")
+    issue.add_argument(
+        "--machine-bound",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="seats bind to machine fingerprints (default: yes)",
+    )
+
+    for name, (sources, target, _action) in TRANSITIONS.items():
+        cmd = commands.add_parser(
+            name, help=f"set the status to {target} (from {' or '.join(sources)})"
+        )
+        cmd.add_argument("license_id", type=uuid.UUID)
+        cmd.add_argument("--reason", help="recorded in the audit log")
+
+    extend = commands.add_parser("extend", help="change when a license expires")
+    extend.add_argument("license_id", type=uuid.UUID)
+    until = extend.add_mutually_exclusive_group(required=True)
+    until.add_argument("--expires-at", type=_instant, help="the new expiry, ISO 8601")
+    until.add_argument(
+        "--days", type=_positive, help="add days to the current expiry (or to now, if past)"
+    )
+    until.add_argument("--perpetual", action="store_true", help="never expires")
+    extend.add_argument("--reason", help="recorded in the audit log")
+
+
+def run(args: argparse.Namespace, system_dsn: str | None) -> int:
+    """Run a parsed `license` command; prints the license as JSON. Returns the exit status."""
+    if not system_dsn:
+        print("coditect-cloud: license commands need DATABASE_SYSTEM_URL", file=sys.stderr)
+        return 2
+    try:
+        with psycopg.connect(system_dsn, row_factory=dict_row) as conn:
+            if args.license_command == "issue":
+                result = _issue(conn, args)
+            elif args.license_command == "extend":
+                result = _extend(conn, args)
+            else:
+                result = _transition(conn, args)
+    except CommandError as e:
+        print(f"coditect-cloud: {e}", file=sys.stderr)
+        return 1
+    except psycopg.Error as e:  # unreachable, or a value the schema refuses: nothing changed
+        print(f"coditect-cloud: database error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, default=_json_value, indent=2))
+    return 0
+
+
+def _one(conn: psycopg.Connection[Any], query: Query, **params: Any) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = conn.execute(query.sql, params).fetchone()
+    return row
+
+
+def _audit(
+    conn: psycopg.Connection[Any], row: dict[str, Any], action: str, detail: dict[str, Any]
+) -> None:
+    conn.execute(
+        AUDIT.sql,
+        {
+            "organization_id": row["organization_id"],
+            "actor_id": None,
+            "action": action,
+            "target_type": "license",
+            "target_id": row["id"],
+            "detail": Jsonb(detail),
+            "request_id": None,
+        },
+    )
+
+
+def _issue(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str, Any]:
+    organization = _one(conn, Q.admin_find_organization, organization=args.organization)
+    if organization is None:
+        raise CommandError(f"no live organization {args.organization!r}")
+    starts_at = args.starts_at or datetime.now(UTC)
+    expires_at = args.expires_at
+    if args.days is not None:
+        expires_at = starts_at + timedelta(days=args.days)
+    if expires_at is not None and expires_at <= starts_at:
+        raise CommandError("the license must expire after it starts")
+    key = licensing.new_license_key()
+    features: Sequence[str] = args.features or DEFAULT_FEATURES[args.tier]
+    created = _one(
+        conn,
+        Q.admin_issue_license,
+        organization_id=organization["id"],
+        name=args.name or f"{args.tier.title()} license",
+        key_prefix=licensing.key_prefix(key),
+        key_digest=licensing.key_digest(key),
+        tier=args.tier,
+        seats=args.seats,
+        machine_bound=args.machine_bound,
+        features=list(features),
+        starts_at=starts_at,
+        expires_at=expires_at,
+        metadata=Jsonb({}),
+    )
+    assert created is not None
+    issued = _one(conn, Q.admin_get_license, license_id=created["id"])
+    assert issued is not None
+    _audit(
+        conn,
+        issued,
+        "license.issued",
+        {"tier": args.tier, "seats": args.seats, "expires_at": _text(expires_at)},
+    )
+    return {**issued, "license_key": key}
+
+
+def _locked(conn: psycopg.Connection[Any], license_id: uuid.UUID) -> dict[str, Any]:
+    found = _one(conn, Q.admin_lock_license, license_id=license_id)
+    if found is None:
+        raise CommandError(f"no live license {license_id}")
+    return found
+
+
+def _transition(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str, Any]:
+    sources, target, action = TRANSITIONS[args.license_command]
+    current = _locked(conn, args.license_id)
+    if current["status"] not in sources:
+        raise CommandError(
+            f"cannot {args.license_command} a {current['status']} license"
+            f" (only {' or '.join(sources)})"
+        )
+    conn.execute(Q.admin_set_status.sql, {"license_id": args.license_id, "status": target})
+    _audit(
+        conn,
+        current,
+        action,
+        {"from": current["status"], "to": target, "reason": args.reason},
+    )
+    return _current(conn, args.license_id)
+
+
+def _extend(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str, Any]:
+    current = _locked(conn, args.license_id)
+    if current["status"] == "REVOKED":
+        raise CommandError("cannot extend a REVOKED license")
+    expires_at: datetime | None
+    if args.perpetual:
+        expires_at = None
+    elif args.expires_at is not None:
+        expires_at = args.expires_at
+    else:
+        if current["expires_at"] is None:
+            raise CommandError("the license is perpetual; use --expires-at to set an expiry")
+        expires_at = max(current["expires_at"], datetime.now(UTC)) + timedelta(days=args.days)
+    if expires_at is not None and expires_at <= current["starts_at"]:
+        raise CommandError("the license must expire after it starts")
+    conn.execute(Q.admin_set_expiry.sql, {"license_id": args.license_id, "expires_at": expires_at})
+    _audit(
+        conn,
+        current,
+        "license.extended",
+        {
+            "from": _text(current["expires_at"]),
+            "to": _text(expires_at),
+            "reason": args.reason,
+        },
+    )
+    return _current(conn, args.license_id)
+
+
+def _current(conn: psycopg.Connection[Any], license_id: uuid.UUID) -> dict[str, Any]:
+    found = _one(conn, Q.admin_get_license, license_id=license_id)
+    assert found is not None
+    return found
+
+
+def _text(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _json_value(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
