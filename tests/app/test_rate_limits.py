@@ -170,3 +170,38 @@ def test_two_processes_sharing_redis_count_one_budget(start_server: Server) -> N
     assert remaining == list(range(9, -1, -1))
     assert_429(httpx.post(f"{a}/api/v1/auth/login", json={}), 10)
     assert_429(httpx.post(f"{b}/api/v1/auth/login", json={}), 10)
+
+
+def validate(base: str, key: str) -> httpx.Response:
+    return httpx.post(f"{base}/api/v1/licenses/validate", json={"license_key": key})
+
+
+def test_license_validation_is_limited_per_key_by_its_tier(
+    start_server: Server, database: TestDatabase
+) -> None:
+    base = start_server()
+    account = signup(base)
+    free_key = account["license"]["license_key"]
+    pro_key = f"cdt_live_{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+        conn.execute(
+            "insert into licenses"
+            " (organization_id, name, key_prefix, key_digest, tier, status, seats)"
+            " values (%s, 'Pro', %s, sha256(%s::bytea), 'PRO', 'ACTIVE', 5)",
+            (account["organization"]["id"], pro_key[:12], pro_key.encode()),
+        )
+    # First sight of a key: this process does not know its tier yet, so the address pays.
+    assert validate(base, free_key).status_code == 200
+    assert validate(base, pro_key).status_code == 200
+    for n in range(10):
+        response = validate(base, free_key)
+        assert response.status_code == 200
+        assert limits_of(response)[:2] == (10, 9 - n)
+    assert_429(validate(base, free_key), 10)
+    response = validate(base, pro_key)
+    assert response.status_code == 200, "another key has a budget of its own"
+    assert limits_of(response)[:2] == (100, 99)
+    # Unknown keys share one per-address budget for validation (the two first sights used 2).
+    unknown = validate(base, "cdt_live_" + "x" * 40)
+    assert unknown.json()["code"] == "NOT_FOUND"
+    assert limits_of(unknown)[:2] == (10, 7)

@@ -6,11 +6,14 @@ import importlib
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -47,6 +50,7 @@ def server(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> 
         "DATABASE_SYSTEM_URL": database.system_dsn,
         "CODITECT_DATA_DIR": str(tmp_path_factory.mktemp("st-data")),
         "CODITECT_VALIDATE_RESPONSES": "true",
+        # The highest limit the spec's RateLimit-Limit header allows.
         "RATE_LIMIT_ANONYMOUS": "1000000/minute",
         "RATE_LIMIT_STANDARD": "1000000/minute",
         "LOG_LEVEL": "warning",
@@ -66,16 +70,87 @@ def server(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> 
         stop(process)
 
 
+def signup(server: str, email: str, password: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{server}/api/v1/auth/signup",
+        json={
+            "email": email,
+            "password": password,
+            "full_name": "Fuzz Tester",
+            "organization_name": "Fuzzing Org",
+        },
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def login_example() -> dict[str, str]:
+    """The spec's first login example: signing it up lets the examples phase log in for real."""
+    body = spec.load()["paths"]["/auth/login"]["post"]["requestBody"]["content"]["application/json"]
+    example: dict[str, str] = next(iter(body["examples"].values()))["value"]
+    return example
+
+
+def peers_config(tmp: Path, tokens: dict[str, str], organization_id: str) -> Path:
+    """schemathesis.toml plus two tenants as peers, for object_level_authorization, and the
+    first peer's organization id: any other id is a 404 by design (tests/api covers those),
+    so without it the organization operations would rarely reach their success path."""
+    wfc = tmp / "peers.json"
+    wfc.write_text(
+        json.dumps(
+            {
+                "auth": [
+                    {
+                        "name": name,
+                        "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {t}"}],
+                    }
+                    for name, t in tokens.items()
+                ]
+            }
+        )
+    )
+    config = tmp / "schemathesis.toml"
+    names = ", ".join(f'"{n}"' for n in tokens)
+    config.write_text(
+        (ROOT / "schemathesis.toml").read_text()
+        + f'\n[auth.wfc]\npath = "{wfc}"\nuser = "{next(iter(tokens))}"\npeers = [{names}]\n'
+        + '\n[[operations]]\ninclude-operation-id = ["getOrganization", "updateOrganization"]\n'
+        + f'parameters = {{ organization_id = "{organization_id}" }}\n'
+    )
+    return config
+
+
+def operations_with_2xx(har: Path, document: dict[str, Any], base: str) -> dict[str, set[int]]:
+    """Statuses each operation answered during the run, from Schemathesis' HAR report."""
+    routes = []
+    for path, method, op in spec.operations(document):
+        parts = re.split(r"(\{[^/}]+\})", base + path)
+        pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        routes.append((re.compile(f"^{pattern}$"), method.upper(), op["operationId"], "{" in path))
+    routes.sort(key=lambda r: r[3])  # fixed paths win over templated ones
+    seen: dict[str, set[int]] = {}
+    for entry in json.loads(har.read_text())["log"]["entries"]:
+        url_path = urlsplit(entry["request"]["url"]).path
+        for pattern, method, operation_id, _templated in routes:
+            if method == entry["request"]["method"] and pattern.match(url_path):
+                seen.setdefault(operation_id, set()).add(entry["response"]["status"])
+                break
+    return seen
+
+
 def run_schemathesis(
-    document: dict, base_url: str, tmp: Path, *extra: str
+    document: dict[str, Any], base_url: str, tmp: Path, *extra: str, config: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     path = tmp / f"spec-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(document))
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", str(path),
+        sys.executable, "-m", "schemathesis.cli",
+        *(["--config-file", str(config)] if config else []),
+        "run", str(path),
         "--url", base_url,
         "--checks", "all",
-        "--phases", "examples,coverage,fuzzing",
+        "--phases", "examples,coverage,fuzzing,stateful",
         "--max-examples", MAX_EXAMPLES,
         "--seed", "20261125",
         *extra,
@@ -92,23 +167,34 @@ def test_service_endpoints_pass_every_check(server: str, tmp_path: Path) -> None
 
 
 def test_api_operations_pass_every_check(server: str, tmp_path: Path) -> None:
-    signup = httpx.post(
-        f"{server}/api/v1/auth/signup",
-        json={
-            "email": f"fuzz-{uuid.uuid4().hex[:8]}@example.test",
-            "password": "fuzzing password 1",
-            "full_name": "Fuzz Tester",
-            "organization_name": "Fuzzing Org",
-        },
-    )
-    assert signup.status_code == 201, signup.text
-    token = signup.json()["tokens"]["access_token"]
+    example = login_example()
+    alice = signup(server, example["email"], example["password"])
+    bob = signup(server, f"fuzz-{uuid.uuid4().hex[:8]}@example.test", "fuzzing password 1")
+    tokens = {"alice": alice["tokens"]["access_token"], "bob": bob["tokens"]["access_token"]}
     api, _service = spec.split(spec.load())
     excluded = [*SESSION_ENDING, *stubbed_operations()]
     flags = [flag for op in excluded for flag in ("--exclude-operation-id", op)]
+    har = tmp_path / "run.har"
     result = run_schemathesis(
-        api, server + "/api/v1", tmp_path, "-H", f"Authorization: Bearer {token}", *flags
-    )
+        api,
+        server + "/api/v1",
+        tmp_path,
+        "--report", "har", "--report-har-path", str(har),
+        *flags,
+        config=peers_config(tmp_path, tokens, alice["organization"]["id"]),
+    )  # fmt: skip
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-6000:]
-    assert "Tested:" in result.stdout
+    # A run that only ever saw 401s would pass vacuously: every operation must have succeeded.
+    seen = operations_with_2xx(har, api, "/api/v1")
+    tested = [
+        op["operationId"]
+        for _p, _m, op in spec.operations(api)
+        if op["operationId"] not in excluded
+    ]
+    never_succeeded = {
+        op: sorted(seen.get(op, set()))
+        for op in tested
+        if not any(200 <= s < 300 for s in seen.get(op, set()))
+    }
+    assert never_succeeded == {}
