@@ -71,6 +71,8 @@ SPEC: dict[str, Any] = {
 
 
 async def echo(body: dict[str, Any], limit: int | None = None) -> tuple[Any, int, dict[str, str]]:
+    if body.get("note") == "boom":
+        raise RuntimeError("connection to db.internal:5432 failed, password=hunter2")
     reply = {"kind": "broken"} if body.get("note") == "bad" else body
     return reply, 200, {"Content-Type": "application/json"}
 
@@ -164,3 +166,12 @@ def test_email_format_is_an_addr_spec() -> None:
         "@example.com",
     ]:
         assert not openapi31.is_email(bad), bad
+
+
+def test_an_unexpected_error_is_a_500_problem_without_internals(client: TestClient) -> None:
+    response = post(client, {"kind": "echo", "note": "boom"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "https://problems.coditect.ai/internal-error"
+    assert "hunter2" not in response.text
+    assert "db.internal" not in response.text

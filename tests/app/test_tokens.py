@@ -129,3 +129,15 @@ def test_development_keys_are_generated_once_and_reused(tmp_path: Path) -> None:
     jwks = first.jwks()
     assert {k["kid"] for k in jwks["keys"]} == {first.token_key.kid, first.license_key.kid}
     assert all("d" not in k for k in jwks["keys"]), "private parts never leave the server"
+
+
+def test_the_jwks_serves_the_current_and_retired_keys_and_rotation_keeps_tokens_valid() -> None:
+    old, new, license_key = new_key(), new_key(), new_key()
+    before = KeySet(token_key=old, license_key=license_key)
+    token = sign(old, claims())
+    after = KeySet(token_key=new, license_key=license_key, retired_token_keys=(old,))
+    assert {k["kid"] for k in after.jwks()["keys"]} == {new.kid, old.kid, license_key.kid}
+    assert TokenVerifier(after, issuer=ISS, audience=AUD).verify(token)
+    retired = KeySet(token_key=new, license_key=license_key)
+    assert rejected(TokenVerifier(retired, issuer=ISS, audience=AUD), token)
+    assert before.token_key.kid != after.token_key.kid
