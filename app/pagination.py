@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.problems import Problem
+from db import Query, Transaction
 
 _MAC_BYTES = 16
 _LAYOUT = struct.Struct(">16sq16s")  # organization id, created_at in microseconds, row id
@@ -67,3 +68,32 @@ def page(rows: list[dict[str, Any]], limit: int, next_cursor: Any) -> dict[str, 
     more = len(rows) > limit
     data = rows[:limit]
     return {"data": data, "next_cursor": next_cursor(data[-1]) if more and data else None}
+
+
+async def keyset_page(
+    tx: Transaction,
+    codec: CursorCodec,
+    first: Query,
+    after: Query,
+    *,
+    kind: str,
+    organization_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """One page of a list ordered by (created_at, id) descending: `first` starts the list,
+    `after` continues below the cursor's row; both take :organization_id and :limit."""
+    if cursor is None:
+        rows = await tx.all(first, organization_id=organization_id, limit=limit + 1)
+    else:
+        after_created_at, after_id = codec.decode(kind, organization_id, cursor)
+        rows = await tx.all(
+            after,
+            organization_id=organization_id,
+            after_created_at=after_created_at,
+            after_id=after_id,
+            limit=limit + 1,
+        )
+    return page(
+        rows, limit, lambda row: codec.encode(kind, organization_id, row["created_at"], row["id"])
+    )

@@ -11,7 +11,7 @@ from starlette.responses import Response
 import db
 from app import audit, certificates, licensing, pagination, responses, roles, runtime
 from app.problems import not_found
-from app.security import Principal, caller
+from app.security import caller
 from db import Row, queries
 
 Q = queries("licenses")
@@ -19,33 +19,20 @@ Q = queries("licenses")
 SEEN_GRANULARITY = timedelta(seconds=60)
 
 
-def _page(principal: Principal, rows: list[Row], limit: int) -> dict[str, Any]:
-    codec = runtime.current().cursors
-    return pagination.page(
-        rows,
-        limit,
-        lambda row: codec.encode(
-            "licenses", principal.organization_id, row["created_at"], row["id"]
-        ),
-    )
-
-
 async def list_licenses(limit: int = 20, cursor: str | None = None) -> Response:
     principal = caller()
-    org = principal.organization_id
     async with db.tenant(principal) as tx:
-        if cursor is None:
-            rows = await tx.all(Q.list_licenses_first, organization_id=org, limit=limit + 1)
-        else:
-            after_created_at, after_id = runtime.current().cursors.decode("licenses", org, cursor)
-            rows = await tx.all(
-                Q.list_licenses_after,
-                organization_id=org,
-                after_created_at=after_created_at,
-                after_id=after_id,
-                limit=limit + 1,
-            )
-    return responses.json(_page(principal, rows, limit))
+        body = await pagination.keyset_page(
+            tx,
+            runtime.current().cursors,
+            Q.list_licenses_first,
+            Q.list_licenses_after,
+            kind="licenses",
+            organization_id=principal.organization_id,
+            limit=limit,
+            cursor=cursor,
+        )
+    return responses.json(body)
 
 
 async def get_license(license_id: str) -> Response:

@@ -18,33 +18,20 @@ from db import Row, Transaction, queries
 Q = queries("projects")
 
 
-def _page(principal: Principal, rows: list[Row], limit: int) -> dict[str, Any]:
-    codec = runtime.current().cursors
-    return pagination.page(
-        rows,
-        limit,
-        lambda row: codec.encode(
-            "projects", principal.organization_id, row["created_at"], row["id"]
-        ),
-    )
-
-
 async def list_projects(limit: int = 20, cursor: str | None = None) -> Response:
     principal = caller()
-    org = principal.organization_id
     async with db.tenant(principal) as tx:
-        if cursor is None:
-            rows = await tx.all(Q.list_projects_first, organization_id=org, limit=limit + 1)
-        else:
-            after_created_at, after_id = runtime.current().cursors.decode("projects", org, cursor)
-            rows = await tx.all(
-                Q.list_projects_after,
-                organization_id=org,
-                after_created_at=after_created_at,
-                after_id=after_id,
-                limit=limit + 1,
-            )
-    return responses.json(_page(principal, rows, limit))
+        body = await pagination.keyset_page(
+            tx,
+            runtime.current().cursors,
+            Q.list_projects_first,
+            Q.list_projects_after,
+            kind="projects",
+            organization_id=principal.organization_id,
+            limit=limit,
+            cursor=cursor,
+        )
+    return responses.json(body)
 
 
 async def create_project(body: dict[str, Any]) -> Response:
