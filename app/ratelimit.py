@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings
 from app.middleware import request_id_var
 from app.problems import Problem
+from app.security import VERIFIED_STATE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, limiter: RateLimiter, identify: object) -> None:
         self.app = app
         self.limiter = limiter
-        # identify(authorization_header) -> (bucket key, is_enterprise) or None; no database.
+        # identify(authorization_header) -> (token, verified principal) or None; no database.
         self.identify = identify
 
     async def license_verdict(self, scope: Scope, body: bytes) -> Verdict:
@@ -153,9 +154,10 @@ class RateLimitMiddleware:
         authorization = Headers(scope=scope).get("authorization")
         who = self.identify(authorization) if authorization else None  # type: ignore[operator]
         if who is not None:
-            key, enterprise = who
-            item = self.limiter.enterprise if enterprise else self.limiter.standard
-            return await self.limiter.check(item, "user", key)
+            token, principal = who
+            scope.setdefault("state", {})[VERIFIED_STATE_KEY] = (token, principal)
+            item = self.limiter.enterprise if principal.enterprise else self.limiter.standard
+            return await self.limiter.check(item, "user", str(principal.user_id))
         return await self.limiter.check(self.limiter.anonymous, "anon", address)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

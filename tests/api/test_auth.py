@@ -304,3 +304,24 @@ def test_forged_tokens_are_401_never_500(
         assert response.status_code == 401, name
         assert response.headers["www-authenticate"].startswith("Bearer"), name
         assert response.headers["content-type"] == "application/problem+json", name
+
+
+def test_a_request_verifies_its_token_once(
+    client: TestClient, signup: Callable[..., Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import security
+
+    account = signup()
+    verifier = security._verifier
+    assert verifier is not None
+    calls = []
+    original = verifier.verify
+
+    def counting(token: str) -> Any:
+        calls.append(token)
+        return original(token)
+
+    monkeypatch.setattr(verifier, "verify", counting)
+    assert me(client, account.tokens["access_token"]).status_code == 200
+    assert len(calls) == 1, "the rate limiter's verification is reused by the security check"
+    assert me(client, "forged.token.value").status_code == 401
