@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from tests.app.test_serve import free_port, stop, wait_ready
 from tests.conftest import TestDatabase
+from tests.servers import running_server
 
 pytestmark = pytest.mark.slow
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
@@ -26,30 +25,13 @@ Server = Callable[..., str]
 @pytest.fixture
 def start_server(database: TestDatabase, tmp_path: Path) -> Iterator[Server]:
     """Starts `coditect-cloud serve` processes with the default limits unless overridden."""
-    processes: list[subprocess.Popen[bytes]] = []
+    with ExitStack() as servers:
 
-    def start(**env_overrides: str) -> str:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "RATE_"))}
-        env |= {
-            "DATABASE_URL": database.app_dsn,
-            "DATABASE_SYSTEM_URL": database.system_dsn,
-            "CODITECT_DATA_DIR": str(tmp_path / "data"),
-            "LOG_LEVEL": "warning",
-        } | env_overrides
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        wait_ready(port, process)
-        return f"http://127.0.0.1:{port}"
+        def start(**env_overrides: str) -> str:
+            workdir = tmp_path / f"server-{uuid.uuid4().hex[:6]}"
+            return servers.enter_context(running_server(database, workdir, **env_overrides))
 
-    yield start
-    for process in processes:
-        stop(process)
+        yield start
 
 
 def limits_of(response: httpx.Response) -> tuple[int, int, int]:

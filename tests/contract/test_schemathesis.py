@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import os
 import re
@@ -19,9 +17,8 @@ import httpx
 import pytest
 
 from app import spec
-from app.resolver import handler_name
-from tests.app.test_serve import free_port, stop, wait_ready
 from tests.conftest import TestDatabase
+from tests.servers import UNLIMITED, running_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,44 +27,11 @@ SESSION_ENDING = ["logout", "deleteOrganization"]
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30")
 
 
-def stubbed_operations() -> list[str]:
-    """Operations whose issue has not landed still answer 501 from handlers/_stub.py."""
-    stubbed = []
-    for _path, _method, op in spec.operations(spec.load()):
-        module, _, function = handler_name(op["tags"][0], op["operationId"]).rpartition(".")
-        handler = getattr(importlib.import_module(module), function)
-        if "not_implemented()" in inspect.getsource(handler):
-            stubbed.append(op["operationId"])
-    return stubbed
-
-
 @pytest.fixture(scope="module")
 def server(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
-    env |= {
-        "DATABASE_URL": database.app_dsn,
-        "DATABASE_SYSTEM_URL": database.system_dsn,
-        "CODITECT_DATA_DIR": str(tmp_path_factory.mktemp("st-data")),
-        "CODITECT_VALIDATE_RESPONSES": "true",
-        # The highest limit the spec's RateLimit-Limit header allows.
-        "RATE_LIMIT_ANONYMOUS": "1000000/minute",
-        "RATE_LIMIT_STANDARD": "1000000/minute",
-        "LOG_LEVEL": "warning",
-    }
-    log = tmp_path_factory.mktemp("st-log") / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    print(f"server log: {log}")
-    try:
-        wait_ready(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    env = {"CODITECT_VALIDATE_RESPONSES": "true", **UNLIMITED}
+    with running_server(database, tmp_path_factory.mktemp("st-server"), **env) as url:
+        yield url
 
 
 def signup(server: str, email: str, password: str) -> dict[str, Any]:
@@ -172,7 +136,7 @@ def test_api_operations_pass_every_check(server: str, tmp_path: Path) -> None:
     bob = signup(server, f"fuzz-{uuid.uuid4().hex[:8]}@example.test", "fuzzing password 1")
     tokens = {"alice": alice["tokens"]["access_token"], "bob": bob["tokens"]["access_token"]}
     api, _service = spec.split(spec.load())
-    excluded = [*SESSION_ENDING, *stubbed_operations()]
+    excluded = SESSION_ENDING
     flags = [flag for op in excluded for flag in ("--exclude-operation-id", op)]
     har = tmp_path / "run.har"
     result = run_schemathesis(

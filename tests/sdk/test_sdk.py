@@ -4,7 +4,6 @@ single warning, and a consumer drives a real scenario through it against a runni
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import subprocess
 import sys
@@ -19,8 +18,8 @@ import jwt
 import pytest
 
 from app import spec
-from tests.app.test_serve import free_port, stop, wait_ready
 from tests.conftest import TestDatabase
+from tests.servers import UNLIMITED, running_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,31 +92,9 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SDK]:
 
 @pytest.fixture(scope="module")
 def server(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m app.cli serve` on the test database, as in tests/contract/test_schemathesis.py."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
-    env |= {
-        "DATABASE_URL": database.app_dsn,
-        "DATABASE_SYSTEM_URL": database.system_dsn,
-        "CODITECT_DATA_DIR": str(tmp_path_factory.mktemp("sdk-data")),
-        "CODITECT_VALIDATE_RESPONSES": "true",
-        "RATE_LIMIT_ANONYMOUS": "1000000/minute",
-        "RATE_LIMIT_STANDARD": "1000000/minute",
-        "LOG_LEVEL": "warning",
-    }
-    log = tmp_path_factory.mktemp("sdk-log") / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    print(f"server log: {log}")
-    try:
-        wait_ready(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    env = {"CODITECT_VALIDATE_RESPONSES": "true", **UNLIMITED}
+    with running_server(database, tmp_path_factory.mktemp("sdk-server"), **env) as url:
+        yield url
 
 
 def parsed(response: Any, expected: type, status: int) -> Any:
