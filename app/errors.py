@@ -28,7 +28,6 @@ _KIND_BY_STATUS = {
     413: "payload-too-large",
     415: "unsupported-media-type",
     429: "rate-limited",
-    501: "not-implemented",
     503: "service-unavailable",
 }
 

@@ -23,7 +23,6 @@ TITLES = {
     "unsupported-media-type": (415, "The request body has an unsupported media type."),
     "rate-limited": (429, "Too many requests."),
     "internal-error": (500, "An unexpected error occurred."),
-    "not-implemented": (501, "This operation is not implemented yet."),
     "service-unavailable": (503, "The service is not ready."),
 }
 
