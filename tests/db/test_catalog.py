@@ -27,8 +27,11 @@ PRETENANT_FUNCTIONS = {
     "open_session",
     "set_password_hash",
     "rotate_refresh",
-    "license_by_key",
 }
+
+# The RLS helpers the policies call. They carry no SET clause, so the planner can inline
+# them (0010); their bodies schema-qualify every name instead of pinning search_path.
+INLINED_HELPERS = ("current_org_id", "current_user_id", "current_role", "role_at_least")
 
 
 def tenant_column(table: str) -> str:
@@ -277,30 +280,32 @@ def test_app_helpers(admin: Any) -> None:
             "select p.proname, p.provolatile, p.prosecdef, p.proconfig,"
             " p.proowner::regrole::text,"
             " exists (select 1 from aclexplode(p.proacl) a where a.grantee = 0),"
-            " has_function_privilege('coditect_app', p.oid, 'EXECUTE')"
-            " from pg_proc p where p.pronamespace = 'app'::regnamespace"
+            " has_function_privilege('coditect_app', p.oid, 'EXECUTE'),"
+            " l.lanname, p.proparallel"
+            " from pg_proc p join pg_language l on l.oid = p.prolang"
+            " where p.pronamespace = 'app'::regnamespace"
         )
     }
-    for name in ("current_org_id", "current_user_id", "current_role", "role_at_least"):
-        assert rows[name][0] == "s", f"{name} is not STABLE"
-    for name in (
-        "current_org_id",
-        "current_user_id",
-        "current_role",
-        "role_at_least",
-        "set_tenant",
-        "begin_request",
-    ):
-        _, definer, config, owner, public_exec, app_exec = rows[name]
+    for name in INLINED_HELPERS:
+        volatile, definer, config, *_, language, parallel = rows[name]
+        assert volatile == "s", f"{name} is not STABLE"
+        # What inlining needs: SQL, no SET clause, SECURITY INVOKER.
+        assert language == "sql", name
+        assert parallel == "s", f"{name} is not PARALLEL SAFE"
+        assert config is None, f"{name} has a SET clause ({config}), so it cannot be inlined"
         assert not definer, name
-        assert config == ["search_path=pg_catalog, pg_temp"], name
+    for name in (*INLINED_HELPERS, "set_tenant", "begin_request"):
+        _, definer, _, owner, public_exec, app_exec, *_ = rows[name]
+        assert not definer, name
         assert owner == "coditect_owner", name
         assert not public_exec, name
         assert app_exec, name
-    for _volatile, definer, _, owner, public_exec, _ in rows.values():
+    for name, (_volatile, definer, config, owner, public_exec, *_) in rows.items():
         assert owner == "coditect_owner"
         assert not definer
         assert not public_exec
+        if name not in INLINED_HELPERS:  # set_tenant, begin_request and the rest stay pinned
+            assert config == ["search_path=pg_catalog, pg_temp"], name
 
 
 def test_updated_at_triggers(admin: Any) -> None:

@@ -44,7 +44,8 @@ SNAPSHOT = {
     "functions": """
         select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
                p.proowner::regrole::text, coalesce(p.proacl::text, ''), p.prosecdef,
-               coalesce(p.proconfig::text, ''), p.provolatile, md5(p.prosrc)
+               coalesce(p.proconfig::text, ''), p.provolatile, p.proparallel,
+               pg_get_function_result(p.oid), md5(p.prosrc)
           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
          where n.nspname in ('public', 'app', 'pretenant')""",
     "types": """
@@ -55,9 +56,24 @@ SNAPSHOT = {
 }
 
 
-def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
+# The same, with a relation's absent ACL spelled as the default it stands for: a REVOKE of
+# every grant (0007's rollback) leaves the owner's default privileges written out.
+EFFECTIVE_SNAPSHOT = {
+    **SNAPSHOT,
+    "relations": """
+        select n.nspname, c.relname, c.relkind, c.relowner::regrole::text,
+               coalesce(c.relacl,
+                        acldefault(case c.relkind when 'S' then 's' else 'r' end::"char",
+                                   c.relowner))::text,
+               c.relrowsecurity, c.relforcerowsecurity
+          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname in ('public', 'app', 'pretenant')""",
+}
+
+
+def snapshot(dsn: str, queries: dict[str, str] = SNAPSHOT) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return {name: sorted(conn.execute(query).fetchall()) for name, query in SNAPSHOT.items()}
+        return {name: sorted(conn.execute(query).fetchall()) for name, query in queries.items()}
 
 
 def test_up_down_up(make_database: Callable[[], Any]) -> None:
@@ -97,6 +113,25 @@ def test_up_down_up(make_database: Callable[[], Any]) -> None:
     assert migrations.apply(db.admin_dsn) == versions
     assert snapshot(db.admin_dsn) == full
     assert migrations.status(db.app_dsn).is_current
+
+
+def test_each_rollback_restores_the_schema_its_migration_started_from(
+    make_database: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_database()
+    shipped = migrations.discover()
+    # before[n]: the schema with the first n migrations applied (n = 0: the runner's table).
+    before: list[dict[str, list[tuple[Any, ...]]]] = []
+    for n in range(len(shipped) + 1):
+        monkeypatch.setattr(migrations, "discover", lambda n=n: shipped[:n])
+        assert migrations.apply(db.admin_dsn) == [m.version for m in shipped[n - 1 : n]]
+        before.append(snapshot(db.admin_dsn, EFFECTIVE_SNAPSHOT))
+    monkeypatch.undo()
+    for n in range(len(shipped), 0, -1):
+        migration = shipped[n - 1]
+        assert migrations.rollback(db.admin_dsn) == migration.version
+        after = snapshot(db.admin_dsn, EFFECTIVE_SNAPSHOT)
+        assert after == before[n - 1], migration.down_path.name
 
 
 def test_status(make_database: Callable[[], Any]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.db.conftest import FAKE_HASH, Tenant, digest, drop_tenants, q, random_digest
+from tests.db.conftest import FAKE_HASH, Tenant, drop_tenants, q, random_digest
 
 SIGNUP = (
     "select * from pretenant.signup(%(email)s, %(hash)s, %(full_name)s, %(org_name)s,"
@@ -303,28 +303,6 @@ def test_concurrent_refreshes_serialize(database: Any, make_tenant: Callable[[],
         for thread in threads:
             thread.join(timeout=10)
     assert sorted(results) == ["grace", "rotated"]
-
-
-def test_license_by_key(database: Any, make_tenant: Callable[[], Tenant]) -> None:
-    t = make_tenant()
-    query = (
-        "select id, organization_id, tier, status, seats, machine_bound, organization_live"
-        " from pretenant.license_by_key(%s)"
-    )
-    with psycopg.connect(database.app_dsn) as conn:
-        assert conn.execute(query, (digest(t.license_key),)).fetchall() == [
-            (t.license, t.org, "PRO", "ACTIVE", 3, True, True)
-        ]
-        assert conn.execute(query, (digest("cdt_unknown_key_000000"),)).fetchall() == []
-    with psycopg.connect(database.system_dsn) as conn:
-        conn.execute("update organizations set status = 'SUSPENDED' where id = %s", (t.org,))
-    with psycopg.connect(database.app_dsn) as conn:
-        rows = conn.execute(query, (digest(t.license_key),)).fetchall()
-        assert [r[-1] for r in rows] == [False]
-    with psycopg.connect(database.system_dsn) as conn:
-        conn.execute("update licenses set deleted_at = now() where id = %s", (t.license,))
-    with psycopg.connect(database.app_dsn) as conn:
-        assert conn.execute(query, (digest(t.license_key),)).fetchall() == []
 
 
 def test_app_cannot_create_in_pretenant(database: Any) -> None:
