@@ -7,7 +7,6 @@ import logging
 import connexion.exceptions
 import orjson
 import psycopg
-import sqlalchemy.exc
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
@@ -64,8 +63,6 @@ def as_problem(exc: Exception) -> Problem:
 
 
 def _sqlstate(exc: BaseException) -> str | None:
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        exc = exc.orig or exc
     if isinstance(exc, psycopg.Error):
         return exc.sqlstate
     return None

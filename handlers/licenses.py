@@ -79,14 +79,14 @@ async def validate_license(body: dict[str, Any]) -> Response:
     key_digest = licensing.key_digest(body["license_key"])
     fingerprint = body.get("fingerprint")
     fpr = certificates.fingerprint_digest(fingerprint) if fingerprint is not None else None
-    async with db.anonymous() as tx:
-        row = await tx.one(
-            Q.validate_license,
-            key_digest=key_digest,
-            fingerprint_digest=fpr,
-            hostname=body.get("hostname"),
-            seen_granularity=SEEN_GRANULARITY,
-        )
+    # One statement (pretenant.validate_license), so it runs as its own transaction.
+    row = await db.anonymous_statement(
+        Q.validate_license,
+        key_digest=key_digest,
+        fingerprint_digest=fpr,
+        hostname=body.get("hostname"),
+        seen_granularity=SEEN_GRANULARITY,
+    )
     assert row is not None
     code: str = row["code"]
     if code != "NOT_FOUND":

@@ -122,6 +122,16 @@ def test_update_fields(client: TestClient, world: World) -> None:
         assert client.patch(url, json=body, headers=member.headers).status_code == 400
 
 
+def test_metadata_numbers_come_back_exactly(client: TestClient, world: World) -> None:
+    member = world.members["MEMBER"]
+    metadata = {"big": 12345678901234567890123, "neg": -(2**70), "small": 7, "pi": 3.25}
+    project = create(client, member, metadata=metadata)
+    url = f"/api/v1/projects/{project['id']}"
+    assert client.get(url, headers=member.headers).json()["metadata"] == metadata
+    listed = client.get("/api/v1/projects", headers=member.headers).json()["data"]
+    assert [p["metadata"] for p in listed if p["id"] == project["id"]] == [metadata]
+
+
 def test_names_are_unique_per_organization_among_live_projects(
     client: TestClient, world: World
 ) -> None:
