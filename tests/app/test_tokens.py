@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.keys import KeySet, SigningKey, load_keyset, thumbprint
-from app.problems import Problem
+from app.problems import Problem, unauthorized
 from app.security import TokenVerifier
 
 ISS, AUD = "https://issuer.test", "aud-test"
@@ -141,3 +141,50 @@ def test_the_jwks_serves_the_current_and_retired_keys_and_rotation_keeps_tokens_
     retired = KeySet(token_key=new, license_key=license_key)
     assert rejected(TokenVerifier(retired, issuer=ISS, audience=AUD), token)
     assert before.token_key.kid != after.token_key.kid
+
+
+def test_a_remembered_token_still_expires(
+    keys: KeySet, verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = int(time.time())
+    token = sign(keys.token_key, claims(iat=now, exp=now + 60))
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first, "the second check is answered from memory"
+    # Past exp + skew the full check runs again (PyJWT's own clock then rejects the token;
+    # its expiry handling is covered above, so here it is stood in for).
+    rechecked: list[str] = []
+
+    def full_check(again: str) -> Any:
+        rechecked.append(again)
+        raise unauthorized()
+
+    monkeypatch.setattr(verifier, "_verify", full_check)
+    monkeypatch.setattr(time, "time", lambda: now + 60 + 29.0)
+    assert verifier.verify(token) is first
+    monkeypatch.setattr(time, "time", lambda: now + 60 + 31.0)
+    assert rejected(verifier, token)
+    assert rechecked == [token]
+
+
+def test_only_verified_tokens_are_remembered_and_memory_is_bounded(
+    keys: KeySet, verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forged = sign(new_key(), claims())
+    assert rejected(verifier, forged)
+    assert rejected(verifier, forged)
+    monkeypatch.setattr("app.security.VERIFIED_CACHE_SIZE", 3)
+    tokens = [sign(keys.token_key, claims()) for _ in range(5)]
+    principals = [verifier.verify(t) for t in tokens]
+    checks = 0
+    original = verifier._verify
+
+    def counting(token: str) -> Any:
+        nonlocal checks
+        checks += 1
+        return original(token)
+
+    monkeypatch.setattr(verifier, "_verify", counting)
+    assert verifier.verify(tokens[4]) is principals[4]
+    assert checks == 0
+    assert verifier.verify(tokens[0]) == principals[0]
+    assert checks == 1, "the oldest token was forgotten and checked again"
