@@ -15,7 +15,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 import db
-from app import database_setup, openapi31, passwords, security, spec
+from app import database_setup, openapi31, operations, passwords, security, spec
 from app.config import Settings
 from app.errors import render_problem, use_allowed_methods
 from app.keys import load_keyset
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         validate_responses=settings.validate_responses,
         resolver=TagResolver(),
     )
+    operations.use_prepared_operations(app)
     # The root-mounted service API goes first: mounted after, it would shadow /api/v1.
     app.add_api(
         service_spec,
