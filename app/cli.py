@@ -7,10 +7,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app import database_setup, license_admin
 from app.config import ConfigError, Settings
 from db import migrations
+
+log = logging.getLogger("coditect")
 
 
 def _admin_dsns(settings: Settings) -> database_setup.Dsns:
@@ -37,25 +40,31 @@ def _license(settings: Settings, args: argparse.Namespace) -> int:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from app.workers import ReusePortMultiprocess, reuse_port_supported
+
     dsns = database_setup.prepare(settings)
     # Workers inherit a ready, migrated database: they connect as the app role and never migrate.
     os.environ["DATABASE_URL"] = dsns.app
     if dsns.system:
         os.environ["DATABASE_SYSTEM_URL"] = dsns.system
     os.environ.pop("DATABASE_ADMIN_URL", None)
+    options: dict[str, Any] = dict(
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="auto",
+        http="auto",
+        proxy_headers=True,
+        server_header=False,
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+    )
     try:
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="auto",
-            http="auto",
-            proxy_headers=True,
-            server_header=False,
-            log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-        )
+        if workers > 1 and reuse_port_supported(port):
+            log.info("serving on http://%s:%d, %d workers (SO_REUSEPORT)", host, port, workers)
+            ReusePortMultiprocess(uvicorn.Config("app.main:create_app", **options)).run()
+        else:
+            uvicorn.run("app.main:create_app", **options)
     finally:
         dsns.close()
 

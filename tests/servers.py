@@ -17,7 +17,9 @@ UNLIMITED = {"RATE_LIMIT_ANONYMOUS": "1000000/minute", "RATE_LIMIT_STANDARD": "1
 
 
 @contextmanager
-def running_server(database: TestDatabase, workdir: Path, **env_overrides: str) -> Iterator[str]:
+def running_server(
+    database: TestDatabase, workdir: Path, *, workers: int = 1, **env_overrides: str
+) -> Iterator[str]:
     """Serves `database` as the app role (no migrations) and yields its base URL; the server's
     output goes to workdir/server.log. Default limits unless `env_overrides` says otherwise."""
     port = free_port()
@@ -31,7 +33,16 @@ def running_server(database: TestDatabase, workdir: Path, **env_overrides: str) 
     workdir.mkdir(parents=True, exist_ok=True)
     with (workdir / "server.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

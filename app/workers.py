@@ -1,0 +1,50 @@
+"""uvicorn workers that each listen on their own SO_REUSEPORT socket, so the kernel spreads
+connections across them instead of letting the first worker to wake accept a whole burst."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any
+
+from uvicorn import Config
+from uvicorn.supervisors import Multiprocess
+
+
+def reuse_port_supported(port: int) -> bool:
+    # Linux balances SO_REUSEPORT listeners by connection hash; other systems do not.
+    return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT") and port != 0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bound (not yet listening: the worker listens) with SO_REUSEPORT. Only sockets of the
+    same user can join the group, so another account cannot take a share of the traffic."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class ReusePortMultiprocess(Multiprocess):
+    """uvicorn's supervisor (signals, health checks, restarts), but every worker it starts,
+    including replacements, gets a fresh socket of its own. uvicorn hands `self.sockets` to
+    each worker it creates (0.30-0.54), so that attribute makes a new socket on every read."""
+
+    def __init__(self, config: Config) -> None:
+        self._host, self._port = config.host, config.port
+        self._given: list[socket.socket] = []
+        super().__init__(config, sockets=[])
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        sock = listening_socket(self._host, self._port)
+        # Kept open in the supervisor: the spawned worker fetches it after start.
+        self._given.append(sock)
+        return [sock]
+
+    @sockets.setter
+    def sockets(self, _value: Any) -> None:
+        pass

@@ -1,0 +1,52 @@
+"""Several workers each listen on their own socket, and connections reach all of them."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+import pytest
+
+from tests.conftest import TestDatabase
+from tests.servers import running_server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT balancing is Linux-only"),
+]
+
+
+def _sockets(port: int, status: str) -> dict[int, set[str]]:
+    """pid -> inodes of its TCP sockets on `port` in `status`."""
+    out: dict[int, set[str]] = {}
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == status and conn.pid:
+            inode = os.readlink(f"/proc/{conn.pid}/fd/{conn.fd}")
+            out.setdefault(conn.pid, set()).add(inode)
+    return out
+
+
+def test_two_workers_listen_separately_and_both_get_connections(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    with running_server(database, tmp_path, workers=2) as base:
+        port = urlsplit(base).port
+        assert port is not None
+        listening = _sockets(port, psutil.CONN_LISTEN)
+        assert len(listening) == 2, listening
+        first, second = listening.values()
+        assert first.isdisjoint(second), "the workers share one listening socket"
+        clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+        try:
+            for client in clients:
+                client.request("GET", "/healthz")
+                assert client.getresponse().read() == b'{"status":"ok"}'
+            serving = _sockets(port, psutil.CONN_ESTABLISHED)
+            assert set(serving) == set(listening), "a worker got none of 16 connections"
+        finally:
+            for client in clients:
+                client.close()
