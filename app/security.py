@@ -6,6 +6,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import jwt
@@ -119,6 +120,12 @@ def identify(authorization: str) -> tuple[str, Principal] | None:
 
 class BearerHandler(BearerSecurityHandler):
     """Connexion's bearer handler, wired to verify_bearer without naming it in the spec."""
+
+    @staticmethod
+    @cache
+    def _accepts_kwarg(func: Any, keyword: str) -> bool:
+        # Stock Connexion inspects the check function's signature twice on every request.
+        return BearerSecurityHandler._accepts_kwarg(func, keyword)
 
     def _resolve_func(self, security_scheme: dict[str, Any]) -> Any:
         return verify_bearer

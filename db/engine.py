@@ -112,27 +112,23 @@ class Database:
     @asynccontextmanager
     async def tenant(self, principal: Principal) -> AsyncIterator[Transaction]:
         # begin_request sets the context transaction-locally (it can never leak to the next
-        # user of this pooled connection) and loads the caller's current role. Pipelined with
-        # BEGIN, the two cost one round trip.
-        params = {
-            "organization_id": principal.organization_id,
-            "user_id": principal.user_id,
-            "session_id": principal.session_id,
-        }
-        async with self._pool.connection() as conn:
-            async with conn.pipeline():
-                await conn.execute(b"begin")
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(_BEGIN_REQUEST.sql, params)
+        # user of this pooled connection) and loads the caller's current role. Pipelining it
+        # with BEGIN saves a round trip but not CPU (in process, listProjects: 1,199 µs
+        # pipelined vs 1,155 µs plain, medians of 3), so the plain form stays.
+        async with self._transaction(self._pool) as conn:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    _BEGIN_REQUEST.sql,
+                    {
+                        "organization_id": principal.organization_id,
+                        "user_id": principal.user_id,
+                        "session_id": principal.session_id,
+                    },
+                )
                 caller = await cur.fetchone()
-            try:
-                if caller is None:
-                    raise SessionNotLive
-                yield Transaction(conn, caller)
-            except BaseException:
-                await conn.rollback()
-                raise
-            await conn.commit()
+            if caller is None:
+                raise SessionNotLive
+            yield Transaction(conn, caller)
 
     @asynccontextmanager
     async def anonymous(self) -> AsyncIterator[Transaction]:
