@@ -24,6 +24,9 @@ def encode(body: Any) -> bytes:
 
 
 def _fallback(value: Any) -> Any:
+    if isinstance(value, orjson.Fragment):
+        # Stored JSON (db returns jsonb as Fragments) cannot be re-read here: fail loudly.
+        raise TypeError("a stored JSON fragment cannot take the stdlib path")
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)  # UUID

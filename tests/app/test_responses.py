@@ -4,6 +4,9 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import orjson
+import pytest
+
 from app.responses import encode
 
 
@@ -22,3 +25,12 @@ def test_integers_beyond_64_bits_in_metadata_are_written_exactly() -> None:
         "id": "00000000-0000-0000-0000-000000000002",
         "metadata": {"n": big, "neg": -big},
     }
+
+
+def test_stored_json_is_embedded_as_is_and_never_mangled() -> None:
+    stored = orjson.Fragment(b'{"n": 12345678901234567890123, "s": "x"}')
+    assert json.loads(encode({"metadata": stored})) == {
+        "metadata": {"n": 12345678901234567890123, "s": "x"}
+    }
+    with pytest.raises(TypeError):
+        encode({"metadata": stored, "other": 2**70})
