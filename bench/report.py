@@ -28,6 +28,7 @@ def targets(results: dict[str, Any], conns: int) -> list[dict[str, Any]]:
     ratio = round(v_rps / f_rps, 3) if v_rps and f_rps else None
     deep = round(l_rps / d_rps, 3) if l_rps and d_rps else None
     rls = results.get("rls", {}).get("ratio_explain_execution")
+    rls_trip = results.get("rls", {}).get("ratio_roundtrip_median")
     hz = results.get("healthz_under_logins", {}).get("healthz_p99_ms")
     rss = results.get("rss_mb_per_worker") or []
     c = f"@{conns} conns"
@@ -67,6 +68,12 @@ def targets(results: dict[str, Any], conns: int) -> list[dict[str, Any]]:
             rls,
             "<= 1.1",
             None if rls is None else rls <= 1.1,
+        ),
+        row(
+            "RLS on/off (round trip, median)",
+            rls_trip,
+            "<= 1.1",
+            None if rls_trip is None else rls_trip <= 1.1,
         ),
         row("/healthz p99 ms under 10 logins", hz, "< 50", None if hz is None else hz < 50),
         row(

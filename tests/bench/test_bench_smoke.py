@@ -54,4 +54,4 @@ def test_bench_small_scale_writes_results(tmp_path: Path) -> None:
     assert all(r["errors"] == 0 for r in results["inprocess"]["product"].values())
     assert results["rls"]["rows_as_app_role"] > 0
     assert "Execution Time" in results["explain"]["projects.list_projects_first"]
-    assert len(results["targets"]) == 8
+    assert len(results["targets"]) == 9
