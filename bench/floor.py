@@ -1,8 +1,10 @@
 """The floor: a bare Starlette app doing the work of validateLicense and listProjects.
 
 Same SQL (db.queries), same EdDSA signing (app.certificates), same JWT check, same signed
-cursors and orjson, on a psycopg AsyncConnectionPool: no Connexion, no SQLAlchemy, no
-middleware. Run: DATABASE_URL=... CODITECT_DATA_DIR=... uvicorn --factory bench.floor:create_app
+cursors and orjson, on a psycopg AsyncConnectionPool: no Connexion, no middleware. Served
+the way the product is (uvicorn workers, one SO_REUSEPORT socket each), so the comparison is
+of the application code only.
+Run: DATABASE_URL=... CODITECT_DATA_DIR=... python -m bench.floor --workers 2 --port 8001
 """
 
 from __future__ import annotations
@@ -182,3 +184,32 @@ def _granularity() -> Any:
     from datetime import timedelta
 
     return timedelta(seconds=SEEN_GRANULARITY_S)
+
+
+def main() -> None:
+    import argparse
+
+    import uvicorn
+
+    from app.workers import ReusePortMultiprocess, reuse_port_supported
+
+    parser = argparse.ArgumentParser(prog="python -m bench.floor")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    config = uvicorn.Config(
+        "bench.floor:create_app",
+        factory=True,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        server_header=False,
+    )
+    if args.workers > 1 and reuse_port_supported(args.port):
+        ReusePortMultiprocess(config).run()
+    else:
+        uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -104,20 +104,7 @@ def start_product(env: dict[str, str], workers: int) -> Server:
 
 def start_floor(env: dict[str, str], workers: int) -> Server:
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "bench.floor:create_app",
-        "--workers",
-        str(workers),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-server-header",
-    ]
+    cmd = [sys.executable, "-m", "bench.floor", "--workers", str(workers), "--port", str(port)]
     return Server("floor", cmd, env, port, "/api/v1/projects")
 
 
