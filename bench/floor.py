@@ -50,7 +50,9 @@ class Floor:
             min_size=size,
             max_size=size,
             open=False,
-            kwargs={"options": "-c statement_timeout=10000"},
+            # As the product's pool: autocommit, so a single statement is one round trip and
+            # the list opens its own transaction.
+            kwargs={"options": "-c statement_timeout=10000", "autocommit": True},
         )
 
 
@@ -135,7 +137,11 @@ def create_app() -> Starlette:
         org = principal.organization_id
         limit = int(request.query_params.get("limit", "20"))
         cursor = request.query_params.get("cursor")
-        async with floor.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with (
+            floor.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
             await cur.execute(
                 BEGIN.sql,
                 {
