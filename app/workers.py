@@ -31,7 +31,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 class ReusePortMultiprocess(Multiprocess):
     """uvicorn's supervisor (signals, health checks, restarts), but every worker it starts,
     including replacements, gets a fresh socket of its own. uvicorn hands `self.sockets` to
-    each worker it creates (0.30-0.54), so that attribute makes a new socket on every read."""
+    each worker it creates (0.54; pinned), so that attribute makes a new socket on every read."""
 
     def __init__(self, config: Config) -> None:
         self._host, self._port = config.host, config.port
