@@ -41,7 +41,9 @@ def server_env(app_dsn: str, system_dsn: str, data_dir: Path) -> dict[str, str]:
 class Server:
     """A server process tree (uvicorn supervisor + workers)."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, ready: str):
+    def __init__(
+        self, name: str, cmd: list[str], env: dict[str, str], port: int, ready: str, workers: int
+    ):
         self.name = name
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
@@ -52,12 +54,29 @@ class Server:
                 raise RuntimeError(f"{name} exited with {self.proc.returncode}")
             try:
                 if httpx.get(self.base + ready, timeout=2).status_code < 500:
+                    self._wait_for_listeners(workers, deadline)
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"{name} did not start on port {port}")
+
+    def _wait_for_listeners(self, workers: int, deadline: float) -> None:
+        """The first worker up answers readiness; connections opened before the others listen
+        would all stay with it (each worker has its own SO_REUSEPORT socket on Linux)."""
+        while self._listening_pids() < workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def _listening_pids(self) -> int:
+        pids = {p.pid for p in self.processes()}
+        return len(
+            {
+                c.pid
+                for c in psutil.net_connections("tcp")
+                if c.pid in pids and c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
+            }
+        )
 
     def processes(self) -> list[psutil.Process]:
         try:
@@ -99,13 +118,13 @@ def start_product(env: dict[str, str], workers: int) -> Server:
         "--port",
         str(port),
     ]
-    return Server("product", cmd, env, port, "/healthz")
+    return Server("product", cmd, env, port, "/healthz", workers)
 
 
 def start_floor(env: dict[str, str], workers: int) -> Server:
     port = free_port()
     cmd = [sys.executable, "-m", "bench.floor", "--workers", str(workers), "--port", str(port)]
-    return Server("floor", cmd, env, port, "/api/v1/projects")
+    return Server("floor", cmd, env, port, "/api/v1/projects", workers)
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,7 +37,12 @@ def test_two_workers_listen_separately_and_both_get_connections(
     with running_server(database, tmp_path, workers=2) as base:
         port = urlsplit(base).port
         assert port is not None
+        # The first worker to finish starting answers /readyz; give the other one its time.
+        deadline = time.monotonic() + 60
         listening = _sockets(port, psutil.CONN_LISTEN)
+        while len(listening) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            listening = _sockets(port, psutil.CONN_LISTEN)
         assert len(listening) == 2, listening
         first, second = listening.values()
         assert first.isdisjoint(second), "the workers share one listening socket"
