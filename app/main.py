@@ -115,7 +115,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_middleware(
         spec.LiteralPathGuard, position=MiddlewarePosition.BEFORE_SWAGGER, allowed=allowed
     )
-    app.add_middleware(EdgeHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
+    if settings.validate_responses:
+        # Only response validation looks inside the stack for the edge headers.
+        app.add_middleware(EdgeHeadersMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     app.add_middleware(
         BodyLimitMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,
