@@ -130,31 +130,50 @@ def scenarios(ctx: dict[str, Any]) -> dict[str, load.Scenario]:
     }
 
 
-def drive(
+def drive_one(
     server: servers.Server,
     pgdata: Path,
-    names: list[str],
+    scenario: load.Scenario,
+    wrk: str | None,
+    connections: int,
+    duration: int,
+) -> dict[str, Any]:
+    meter = servers.CpuMeter(server, pgdata)
+    meter.start()
+    r = load.run_load(wrk, server.base, scenario, connections, duration)
+    r.update(meter.stop())
+    print(
+        f"  {server.name:7} {scenario.name:26} @{connections:<3} {r['rps']:>9.1f} rps  "
+        f"p50 {r['p50_ms']:.2f}  p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  "
+        f"cpu server {r['server_cpu_s']}s postgres {r['postgres_cpu_s']}s "
+        f"other {r['other_cpu_s']}s",
+        flush=True,
+    )
+    return r
+
+
+def drive_paired(
+    product: servers.Server,
+    floor: servers.Server,
+    pgdata: Path,
     ctx: dict[str, Any],
     wrk: str | None,
     conns: list[int],
     duration: int,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """Each scenario on the product and then, right after, on the floor: this machine's speed
+    drifts over minutes, so product/floor is taken from runs made side by side."""
     table = scenarios(ctx)
-    for name in names:
-        out[name] = {}
+    out: dict[str, Any] = {"product": {}, "floor": {}}
+    for name in PRODUCT_SCENARIOS:
         for c in conns:
-            meter = servers.CpuMeter(server, pgdata)
-            meter.start()
-            r = load.run_load(wrk, server.base, table[name], c, duration)
-            r.update(meter.stop())
-            out[name][str(c)] = r
-            print(
-                f"  {server.name:7} {name:26} @{c:<3} {r['rps']:>9.1f} rps  p50 {r['p50_ms']:.2f}  "
-                f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  cpu server {r['server_cpu_s']}s "
-                f"postgres {r['postgres_cpu_s']}s other {r['other_cpu_s']}s",
-                flush=True,
+            out["product"].setdefault(name, {})[str(c)] = drive_one(
+                product, pgdata, table[name], wrk, c, duration
             )
+            if name in FLOOR_SCENARIOS:
+                out["floor"].setdefault(name, {})[str(c)] = drive_one(
+                    floor, pgdata, table[name], wrk, c, duration
+                )
     return out
 
 
@@ -193,14 +212,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"[2/7] product: coditect-cloud serve --workers {args.workers}", flush=True)
         product = servers.start_product(env, args.workers)
         ctx = prepare_context(product.base, admin, workdir / "data", scale)
+        print("[3/7] floor: bare Starlette + psycopg pool, served like the product", flush=True)
+        floor = servers.start_floor(env, args.workers)
         print(
-            f"[3/7] load: {results['config']['load_generator']}, {args.duration}s per run",
+            f"[4/7] load: {results['config']['load_generator']}, {args.duration}s per run, "
+            "each scenario on the product then the floor",
             flush=True,
         )
-        results["http"] = {
-            "product": drive(product, pgdata, PRODUCT_SCENARIOS, ctx, wrk, conns, args.duration)
-        }
-        print("[4/7] /healthz under 10 concurrent logins", flush=True)
+        results["http"] = drive_paired(product, floor, pgdata, ctx, wrk, conns, args.duration)
+        results["floor_rss_mb_per_worker"] = floor.worker_rss_mb()
+        floor.stop()
+        floor = None
+        print("[5/7] /healthz under 10 concurrent logins", flush=True)
         results["healthz_under_logins"] = load.healthz_under_logins(
             product.base, ctx["login_body"], 10, min(10.0, float(args.duration))
         )
@@ -209,14 +232,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  RSS per worker after the run: {results['rss_mb_per_worker']} MB")
         product.stop()
         product = None
-        print("[5/7] floor: bare Starlette + psycopg pool, uvicorn", flush=True)
-        floor = servers.start_floor(env, args.workers)
-        results["http"]["floor"] = drive(
-            floor, pgdata, FLOOR_SCENARIOS, ctx, wrk, conns, args.duration
-        )
-        results["floor_rss_mb_per_worker"] = floor.worker_rss_mb()
-        floor.stop()
-        floor = None
         results["product_floor_ratio"] = {
             f"{name}@{c}": round(
                 results["http"]["product"][name][str(c)]["rps"]
