@@ -11,6 +11,8 @@ from typing import Any
 import connexion.exceptions
 from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
@@ -73,6 +75,15 @@ def lifespan_for(settings: Settings, limiter: RateLimiter) -> Any:
     return lifespan
 
 
+def middlewares_for(settings: Settings) -> list[Any]:
+    """Connexion's stack, without the response validator when it would only pass through."""
+    return [
+        m
+        for m in ConnexionMiddleware.default_middlewares
+        if settings.validate_responses or m is not ResponseValidationMiddleware
+    ]
+
+
 def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings.from_env()
     openapi31.install()
@@ -83,6 +94,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app = AsyncApp(
         __name__,
         lifespan=lifespan_for(settings, limiter),
+        middlewares=middlewares_for(settings),
         validator_map=openapi31.VALIDATOR_MAP,
         security_map=security.SECURITY_MAP,
         strict_validation=True,

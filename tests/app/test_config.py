@@ -35,3 +35,15 @@ def test_values_are_read_and_checked() -> None:
         Settings.from_env({"MAX_BODY_BYTES": "lots"})
     with pytest.raises(ConfigError, match="true or false"):
         Settings.from_env({"CODITECT_VALIDATE_RESPONSES": "maybe"})
+
+
+def test_the_response_validator_is_in_the_stack_only_when_it_validates() -> None:
+    from connexion.middleware.response_validation import ResponseValidationMiddleware
+
+    from app.main import middlewares_for
+
+    on = middlewares_for(Settings.from_env({"CODITECT_VALIDATE_RESPONSES": "true"}))
+    off = middlewares_for(Settings.from_env({}))
+    assert ResponseValidationMiddleware in on
+    assert ResponseValidationMiddleware not in off
+    assert len(on) == len(off) + 1
