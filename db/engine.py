@@ -90,7 +90,7 @@ class Database:
             max_lifetime=1800,
             open=False,
             kwargs=_connect_options(statement_timeout_ms),
-            configure=_warm_up,
+            configure=_prepare_and_warm_up,
             name="app",
         )
         self._system_dsn = system_dsn
@@ -152,6 +152,7 @@ class Database:
                 max_size=2,
                 open=False,
                 kwargs=_connect_options(self._statement_timeout_ms),
+                configure=_prepare,
                 name="system",
             )
             await self._system_pool.open()
@@ -179,8 +180,12 @@ def _stored_json(data: bytes | bytearray | memoryview | str) -> orjson.Fragment:
     return orjson.Fragment(data.encode() if isinstance(data, str) else bytes(data))
 
 
-async def _warm_up(conn: AsyncConnection[Any]) -> None:
+async def _prepare(conn: AsyncConnection[Any]) -> None:
     set_json_loads(_stored_json, conn)
+
+
+async def _prepare_and_warm_up(conn: AsyncConnection[Any]) -> None:
+    await _prepare(conn)
     # A backend's first begin_request compiles the plpgsql and fills its caches (~4 ms); pay
     # that when the pool connects, not in some caller's request. No context: no row, no effect.
     async with conn.transaction(force_rollback=True):

@@ -1,0 +1,37 @@
+"""db.Database: the app pool sees nothing without a tenant, the system pool sees every tenant,
+and both hand stored JSON back as it was written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from db import Database, Query
+from tests.db.conftest import Tenant
+
+_ORGS = Query(
+    "orgs",
+    "select id, metadata from organizations where id = any(:ids) order by id",
+    "select id, metadata from organizations where id = any(%(ids)s) order by id",
+)
+_ONE = Query("one", "select 1 as one", "select 1 as one")
+
+
+async def test_system_sees_every_tenant_and_anonymous_sees_none(
+    database: Any, tenants: tuple[Tenant, Tenant]
+) -> None:
+    db = Database(database.app_dsn, system_dsn=database.system_dsn, pool_size=1)
+    await db.open()
+    try:
+        first, second = tenants
+        async with db.system() as tx:
+            rows = await tx.all(_ORGS, ids=[first.org, second.org])
+        assert len(rows) == 2
+        assert all(isinstance(row["metadata"], orjson.Fragment) for row in rows)
+        assert orjson.loads(orjson.dumps(rows[0]["metadata"])) == {}
+        async with db.anonymous() as tx:
+            assert await tx.all(_ORGS, ids=[first.org, second.org]) == []
+        assert (await db.anonymous_statement(_ONE)) == {"one": 1}
+    finally:
+        await db.dispose()
