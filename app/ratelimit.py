@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import logging
 import math
 import time
@@ -18,6 +16,7 @@ from limits.storage import storage_from_string
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import licensing
 from app.config import Settings
 from app.middleware import request_id_var
 from app.problems import Problem
@@ -61,7 +60,7 @@ class RateLimiter:
         self.standard = parse(settings.rate_limit_standard)
         self.enterprise = parse(settings.rate_limit_enterprise)
         self.license_tiers = {
-            "FREE": parse(settings.rate_limit_anonymous),
+            "FREE": self.anonymous,
             "PRO": self.standard,
             "ENTERPRISE": self.enterprise,
         }
@@ -91,13 +90,10 @@ class RateLimiter:
 
     async def healthy(self) -> bool:
         try:
-            checked = self.storage.check()
-            ok = bool(await checked if inspect.isawaitable(checked) else checked)
+            ok = bool(await self.storage.check())
         except Exception:
             ok = False
-        self.store_ok = ok
-        if not ok:
-            self.store_detail = "unreachable"
+        self.store_ok, self.store_detail = ok, "ok" if ok else "unreachable"
         return ok
 
 
@@ -129,7 +125,8 @@ def license_key_digest(body: bytes) -> bytes | None:
         key = orjson.loads(body).get("license_key")
     except (orjson.JSONDecodeError, AttributeError):
         return None
-    return hashlib.sha256(key.encode()).digest() if isinstance(key, str) else None
+    # The digest the validation stores and looks up: KnownKeys is keyed by it.
+    return licensing.key_digest(key) if isinstance(key, str) else None
 
 
 def client_address(scope: Scope) -> str:
