@@ -70,15 +70,14 @@ async def update_user(user_id: str, body: dict[str, Any]) -> Response:
     principal = caller()
     org = principal.organization_id
     async with db.tenant(principal) as tx:
-        target = await _find(tx, org, user_id)
+        target = await _locked(tx, org, user_id)
         new_role: str = body.get("role") or target["role"]
         new_status: str = body.get("status") or target["status"]
-        if user_id == str(principal.user_id):
+        if _is_self(principal, user_id):
             _check_self_update(tx.role, new_role, new_status, target["status"])
         else:
             roles.require_can_manage(tx.role, target["role"])
             roles.require_can_assign(tx.role, new_role)
-        await tx.one(Q.lock_user, organization_id=org, user_id=user_id)
         if target["role"] == "OWNER" and (new_role != "OWNER" or new_status != "ACTIVE"):
             await _keep_an_owner(tx, org, target)
         metadata = body.get("metadata")
@@ -91,6 +90,8 @@ async def update_user(user_id: str, body: dict[str, Any]) -> Response:
             status=body.get("status"),
             metadata=Jsonb(metadata) if metadata is not None else None,
         )
+        if user is None:  # deleted by someone else meanwhile
+            raise not_found("user")
         if new_role != target["role"]:
             await _audit(
                 tx,
@@ -121,10 +122,9 @@ async def delete_user(user_id: str) -> Response:
     principal = caller()
     org = principal.organization_id
     async with db.tenant(principal) as tx:
-        target = await _find(tx, org, user_id)
-        if user_id != str(principal.user_id):
+        target = await _locked(tx, org, user_id)
+        if not _is_self(principal, user_id):
             roles.require_can_manage(tx.role, target["role"])
-        await tx.one(Q.lock_user, organization_id=org, user_id=user_id)
         if target["role"] == "OWNER":
             await _keep_an_owner(tx, org, target)
         await _audit(tx, principal, "user.deleted", user_id, {"role": target["role"]})
@@ -135,13 +135,21 @@ async def delete_user(user_id: str) -> Response:
     return responses.empty()
 
 
-async def _find(tx: Transaction, organization_id: uuid.UUID, user_id: str) -> Row:
-    # A plain read first: FOR UPDATE only sees rows the caller may update, and a row the
-    # caller may see but not change must answer 403, not 404.
-    target = await tx.one(Q.find_user, organization_id=organization_id, user_id=user_id)
-    if target is None:
+async def _locked(tx: Transaction, organization_id: uuid.UUID, user_id: str) -> Row:
+    """The target as it is once locked, so the role and last-owner checks cannot act on a
+    row another request is changing. A plain read first: FOR UPDATE only sees rows the
+    caller may update, and a row the caller may see but not change must answer 403 (from
+    the checks that follow), not 404."""
+    found = await tx.one(Q.find_user, organization_id=organization_id, user_id=user_id)
+    if found is None:
         raise not_found("user")
-    return target
+    locked = await tx.one(Q.lock_user, organization_id=organization_id, user_id=user_id)
+    return locked if locked is not None else found
+
+
+def _is_self(principal: Principal, user_id: str) -> bool:
+    # The path accepts upper-case hex: compare ids, not strings.
+    return uuid.UUID(user_id) == principal.user_id
 
 
 def _check_self_update(role: str, new_role: str, new_status: str, status: str) -> None:

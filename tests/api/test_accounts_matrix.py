@@ -217,6 +217,26 @@ def test_nobody_raises_their_own_role(client: TestClient, world: World) -> None:
     assert response.status_code == 200
 
 
+def test_self_rules_hold_for_an_upper_case_id(
+    client: TestClient, world: World, add_user: Callable[..., Account]
+) -> None:
+    member = world.members["MEMBER"]
+    response = client.patch(
+        f"/api/v1/users/{member.id.upper()}",
+        json={"full_name": "Upper Case Self"},
+        headers=member.headers,
+    )
+    assert response.status_code == 200, response.text
+    owner = world.members["OWNER"]
+    other_owner = add_user(owner, "OWNER")
+    response = client.patch(
+        f"/api/v1/users/{other_owner.id.upper()}",
+        json={"status": "SUSPENDED"},
+        headers=other_owner.headers,
+    )
+    assert response.status_code == 403, "nobody changes their own status, however it is spelt"
+
+
 def test_the_last_owner_can_be_neither_demoted_nor_removed(
     client: TestClient, world: World, add_user: Callable[..., Account]
 ) -> None:
