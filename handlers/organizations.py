@@ -41,6 +41,8 @@ async def update_organization(organization_id: uuid.UUID, body: dict[str, Any]) 
                 slug=body.get("slug"),
                 metadata=Jsonb(metadata) if metadata is not None else None,
             )
+            if updated is None:  # deleted by its owner meanwhile
+                raise not_found("organization")
             await audit.record(
                 tx,
                 organization_id=organization_id,
