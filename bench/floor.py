@@ -52,7 +52,7 @@ class Floor:
             open=False,
             # As the product's pool: autocommit, so a single statement is one round trip and
             # the list opens its own transaction.
-            kwargs={"options": "-c statement_timeout=10000", "autocommit": True},
+            kwargs={"options": "-c statement_timeout=10000 -c TimeZone=UTC", "autocommit": True},
         )
 
 

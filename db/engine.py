@@ -170,7 +170,10 @@ class Database:
 
 
 def _connect_options(statement_timeout_ms: int) -> dict[str, Any]:
-    return {"autocommit": True, "options": f"-c statement_timeout={int(statement_timeout_ms)}"}
+    # TimeZone: timestamps (and jsonb text) come back in UTC whatever the server's default,
+    # as the spec promises.
+    options = f"-c statement_timeout={int(statement_timeout_ms)} -c TimeZone=UTC"
+    return {"autocommit": True, "options": options}
 
 
 def _stored_json(data: bytes | bytearray | memoryview | str) -> orjson.Fragment:

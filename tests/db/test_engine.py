@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import psycopg
 
 from db import Database, Query
 from tests.db.conftest import Tenant
@@ -16,6 +17,11 @@ _ORGS = Query(
     "select id, metadata from organizations where id = any(%(ids)s) order by id",
 )
 _ONE = Query("one", "select 1 as one", "select 1 as one")
+_NOW = Query(
+    "now",
+    "select current_setting('TimeZone') as tz, now() as now",
+    "select current_setting('TimeZone') as tz, now() as now",
+)
 
 
 async def test_system_sees_every_tenant_and_anonymous_sees_none(
@@ -35,3 +41,20 @@ async def test_system_sees_every_tenant_and_anonymous_sees_none(
         assert (await db.anonymous_statement(_ONE)) == {"one": 1}
     finally:
         await db.dispose()
+
+
+async def test_sessions_run_in_utc_whatever_the_role_default(database: Any) -> None:
+    with psycopg.connect(database.admin_dsn, autocommit=True) as admin:
+        admin.execute("alter role coditect_app set timezone = 'America/Sao_Paulo'")
+        try:
+            db = Database(database.app_dsn, pool_size=1)
+            await db.open()
+            try:
+                row = await db.anonymous_statement(_NOW)
+            finally:
+                await db.dispose()
+        finally:
+            admin.execute("alter role coditect_app reset timezone")
+    assert row is not None
+    assert row["tz"] == "UTC"
+    assert row["now"].utcoffset().total_seconds() == 0
