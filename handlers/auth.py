@@ -16,6 +16,7 @@ from db import queries
 
 Q = queries("auth")
 ORGS = queries("organizations")
+LICENSES = queries("licenses")
 USERS = queries("users")
 REFRESH_GRACE_SECONDS = 10
 EMAIL_TAKEN = "users_email_live_key"
@@ -70,7 +71,7 @@ async def _signup(body: dict[str, Any], password_hash: str, slug: str) -> Respon
         user = await tx.one(USERS.get_user, organization_id=org_id, user_id=user_id)
         organization = await tx.one(ORGS.get_organization, organization_id=org_id)
         license_row = await tx.one(
-            Q.get_license_for_signup, organization_id=org_id, id=created["license_id"]
+            LICENSES.get_license, organization_id=org_id, license_id=created["license_id"]
         )
     pair = tokens.issue_pair(
         user_id=user_id,
@@ -89,8 +90,7 @@ async def _signup(body: dict[str, Any], password_hash: str, slug: str) -> Respon
 
 
 async def login(body: dict[str, Any]) -> Response:
-    async with db.anonymous() as tx:
-        found = await tx.one(Q.find_login, email=body["email"])
+    found = await db.anonymous_statement(Q.find_login, email=body["email"])
     stored = found["password_hash"] if found else None
     if not await passwords.verify_password(stored, body["password"]) or found is None:
         raise _bad_login()

@@ -31,13 +31,6 @@ update sessions
    and id = :session_id
    and revoked_at is null
 
--- name: get_license_for_signup
-select id, organization_id, name, key_prefix, tier, status, seats, machine_bound, features,
-       starts_at, expires_at, metadata, created_at, updated_at,
-       0 as seats_used
-  from licenses
- where organization_id = :organization_id and id = :id
-
 -- name: organization_tier
 -- Sizes the caller's rate limit (a token claim); never used to authorize anything.
 select pretenant.organization_tier(:organization_id) as tier
