@@ -133,6 +133,12 @@ def test_oversize_body_is_413_declared_or_streamed(client: TestClient) -> None:
     assert_problem(response, 413, "payload-too-large")
 
 
+def test_a_body_on_a_bodiless_method_is_ignored_not_413(client: TestClient) -> None:
+    # No GET has a request body in the spec, so none documents 413; nothing reads it either.
+    response = client.request("GET", "/healthz", content=b"x" * 70_000)
+    assert response.status_code == 200, response.text
+
+
 def test_swagger_ui_and_spec_are_served(client: TestClient) -> None:
     assert client.get("/api/v1/ui/").status_code == 200
     served = client.get("/api/v1/openapi.json").json()
