@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         limiter=limiter,
         identify=security.identify,
+        service_paths=frozenset(service_spec["paths"]),
+        validate_path=spec.operation_url_path(api_spec, "validateLicense"),
     )
     app.add_middleware(
         spec.LiteralPathGuard, position=MiddlewarePosition.BEFORE_SWAGGER, allowed=allowed

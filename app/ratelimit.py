@@ -24,8 +24,6 @@ from app.security import VERIFIED_STATE_KEY
 
 log = logging.getLogger(__name__)
 
-SERVICE_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"})
-VALIDATE_PATH = "/api/v1/licenses/validate"
 MAX_VALIDATE_BODY = 16_384
 STATE_KEY = "rate_limit_headers"
 
@@ -137,11 +135,21 @@ def client_address(scope: Scope) -> str:
 class RateLimitMiddleware:
     """Chooses the bucket for a request, answers 429 when it is spent, and stamps the headers."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, identify: object) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        identify: object,
+        service_paths: frozenset[str],
+        validate_path: str,
+    ) -> None:
         self.app = app
         self.limiter = limiter
         # identify(authorization_header) -> (token, verified principal) or None; no database.
         self.identify = identify
+        # Both read from the spec by create_app, so they follow it.
+        self.service_paths = service_paths
+        self.validate_path = validate_path
 
     async def license_verdict(self, scope: Scope, body: bytes) -> Verdict:
         digest = license_key_digest(body)
@@ -153,7 +161,7 @@ class RateLimitMiddleware:
     async def verdict(self, scope: Scope) -> Verdict:
         path: str = scope["path"]
         address = client_address(scope)
-        if path in SERVICE_PATHS:
+        if path in self.service_paths:
             # Probes are not counted, but still see where the caller's budget stands.
             return await self.limiter.check(self.limiter.anonymous, "anon", address, consume=False)
         authorization = Headers(scope=scope).get("authorization")
@@ -169,7 +177,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] == VALIDATE_PATH and scope["method"] == "POST":
+        if scope["path"] == self.validate_path and scope["method"] == "POST":
             # The key is the credential: read the (small) body to find its bucket, then
             # replay it to the application.
             body, receive = await _peek_body(receive, MAX_VALIDATE_BODY)

@@ -51,6 +51,15 @@ def split(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return api, service
 
 
+def operation_url_path(spec: dict[str, Any], operation_id: str) -> str:
+    """The request path of an operation of a split document: its server URL plus its path."""
+    base = spec["servers"][0]["url"].rstrip("/")
+    for path, _method, op in operations(spec):
+        if op.get("operationId") == operation_id:
+            return base + path
+    raise KeyError(operation_id)
+
+
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (path, method, op)
