@@ -53,7 +53,6 @@ def lifespan_for(settings: Settings, limiter: RateLimiter) -> Any:
             Runtime(
                 settings=settings,
                 keys=keys,
-                app_dsn=dsns.app,
                 cursors=CursorCodec(keys.cursor_secret()),
                 limiter=limiter,
             )

@@ -14,7 +14,6 @@ from app.ratelimit import RateLimiter
 class Runtime:
     settings: Settings
     keys: KeySet
-    app_dsn: str
     cursors: CursorCodec
     limiter: RateLimiter
 

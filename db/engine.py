@@ -79,7 +79,6 @@ class Database:
         pool_size: int = 10,
         statement_timeout_ms: int = 10_000,
     ) -> None:
-        self.app_dsn = app_dsn
         # Autocommit connections: a single-statement call is its own transaction (one round
         # trip), and multi-statement work opens an explicit one. A fixed-size pool: overflow
         # connections that open and close under load cost a backend start each (~ms of CPU).
@@ -158,10 +157,6 @@ class Database:
             await self._system_pool.open()
         async with self._transaction(self._system_pool) as conn:
             yield Transaction(conn)
-
-    async def ping(self) -> None:
-        async with self._pool.connection() as conn:
-            await conn.execute("select 1")
 
     async def dispose(self) -> None:
         await self._pool.close()
