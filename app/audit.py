@@ -8,7 +8,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from app.middleware import request_id_var
-from db import Transaction, queries
+from db import Principal, Transaction, queries
 
 _RECORD = queries("audit").record_audit
 
@@ -20,7 +20,7 @@ async def record(
     actor_id: uuid.UUID | None,
     action: str,
     target_type: str,
-    target_id: uuid.UUID | None,
+    target_id: uuid.UUID | str | None,
     detail: dict[str, Any] | None = None,
 ) -> None:
     await tx.run(
@@ -32,4 +32,24 @@ async def record(
         target_id=target_id,
         detail=Jsonb(detail or {}),
         request_id=request_id_var.get(),
+    )
+
+
+async def by_caller(
+    tx: Transaction,
+    principal: Principal,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID | str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """An entry for a change the calling user made in their own organization."""
+    await record(
+        tx,
+        organization_id=principal.organization_id,
+        actor_id=principal.user_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail,
     )

@@ -63,14 +63,8 @@ async def update_license(license_id: str, body: dict[str, Any]) -> Response:
         )
         if updated is None:  # deleted by an operator since the read above
             raise not_found("license")
-        await audit.record(
-            tx,
-            organization_id=org,
-            actor_id=principal.user_id,
-            action="license.updated",
-            target_type="license",
-            target_id=updated["id"],
-            detail={"fields": sorted(body)},
+        await audit.by_caller(
+            tx, principal, "license.updated", "license", updated["id"], {"fields": sorted(body)}
         )
     return responses.json(updated)
 

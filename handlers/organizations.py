@@ -43,14 +43,13 @@ async def update_organization(organization_id: uuid.UUID, body: dict[str, Any]) 
             )
             if updated is None:  # deleted by its owner meanwhile
                 raise not_found("organization")
-            await audit.record(
+            await audit.by_caller(
                 tx,
-                organization_id=organization_id,
-                actor_id=principal.user_id,
-                action="organization.updated",
-                target_type="organization",
-                target_id=organization_id,
-                detail={"fields": sorted(body)},
+                principal,
+                "organization.updated",
+                "organization",
+                organization_id,
+                {"fields": sorted(body)},
             )
     except psycopg.errors.UniqueViolation:
         raise Problem("conflict", "Another organization already uses this slug.") from None
@@ -63,13 +62,8 @@ async def delete_organization(organization_id: uuid.UUID) -> Response:
         if await tx.one(Q.get_organization, organization_id=organization_id) is None:
             raise not_found("organization")
         roles.require(tx.role, "OWNER", "delete the organization")
-        await audit.record(
-            tx,
-            organization_id=organization_id,
-            actor_id=principal.user_id,
-            action="organization.deleted",
-            target_type="organization",
-            target_id=organization_id,
+        await audit.by_caller(
+            tx, principal, "organization.deleted", "organization", organization_id
         )
         await tx.run(Q.delete_organization, organization_id=organization_id)
         await tx.run(Q.end_organization_sessions, organization_id=organization_id)

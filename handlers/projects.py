@@ -49,7 +49,9 @@ async def create_project(body: dict[str, Any]) -> Response:
                 metadata=Jsonb(body.get("metadata") or {}),
             )
             assert project is not None
-            await _audit(tx, principal, "project.created", project["id"], {"name": body["name"]})
+            await audit.by_caller(
+                tx, principal, "project.created", "project", project["id"], {"name": body["name"]}
+            )
     except psycopg.errors.UniqueViolation:
         raise _name_taken() from None
     return responses.json(project, 201, {"Location": f"/api/v1/projects/{project['id']}"})
@@ -86,7 +88,9 @@ async def update_project(project_id: str, body: dict[str, Any]) -> Response:
             )
             if project is None:  # deleted by a concurrent request since _find
                 raise not_found("project")
-            await _audit(tx, principal, "project.updated", project_id, {"fields": sorted(body)})
+            await audit.by_caller(
+                tx, principal, "project.updated", "project", project_id, {"fields": sorted(body)}
+            )
     except psycopg.errors.UniqueViolation:
         raise _name_taken() from None
     return responses.json(project)
@@ -100,7 +104,7 @@ async def delete_project(project_id: str) -> Response:
         _require_can_change(tx.role, principal, target)
         if await tx.run(Q.delete_project, organization_id=org, project_id=project_id) == 0:
             raise not_found("project")
-        await _audit(tx, principal, "project.deleted", project_id, {})
+        await audit.by_caller(tx, principal, "project.deleted", "project", project_id, {})
     return responses.empty()
 
 
@@ -123,17 +127,3 @@ def _require_can_change(role: str, principal: Principal, target: Row) -> None:
 def _name_taken() -> Problem:
     # The one unique key a tenant can hit here: projects_org_name_live_key.
     return Problem("conflict", "Another live project of this organization has this name.")
-
-
-async def _audit(
-    tx: Transaction, principal: Principal, action: str, target_id: Any, detail: dict[str, Any]
-) -> None:
-    await audit.record(
-        tx,
-        organization_id=principal.organization_id,
-        actor_id=principal.user_id,
-        action=action,
-        target_type="project",
-        target_id=target_id,
-        detail=detail,
-    )

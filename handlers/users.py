@@ -51,7 +51,9 @@ async def create_user(body: dict[str, Any]) -> Response:
                 metadata=Jsonb(body.get("metadata") or {}),
             )
             assert user is not None
-            await _audit(tx, principal, "user.created", user["id"], {"role": body["role"]})
+            await audit.by_caller(
+                tx, principal, "user.created", "user", user["id"], {"role": body["role"]}
+            )
     except psycopg.errors.UniqueViolation:
         raise Problem("conflict", "A user with this email already exists.") from None
     return responses.json(user, 201, {"Location": f"/api/v1/users/{user['id']}"})
@@ -93,18 +95,20 @@ async def update_user(user_id: str, body: dict[str, Any]) -> Response:
         if user is None:  # deleted by someone else meanwhile
             raise not_found("user")
         if new_role != target["role"]:
-            await _audit(
+            await audit.by_caller(
                 tx,
                 principal,
                 "user.role_changed",
+                "user",
                 user_id,
                 {"from": target["role"], "to": new_role},
             )
         if new_status != target["status"]:
-            await _audit(
+            await audit.by_caller(
                 tx,
                 principal,
                 "user.status_changed",
+                "user",
                 user_id,
                 {"from": target["status"], "to": new_status},
             )
@@ -127,7 +131,9 @@ async def delete_user(user_id: str) -> Response:
             roles.require_can_manage(tx.role, target["role"])
         if target["role"] == "OWNER":
             await _keep_an_owner(tx, org, target)
-        await _audit(tx, principal, "user.deleted", user_id, {"role": target["role"]})
+        await audit.by_caller(
+            tx, principal, "user.deleted", "user", user_id, {"role": target["role"]}
+        )
         await tx.run(Q.delete_user, organization_id=org, user_id=user_id)
         await tx.run(
             Q.end_user_sessions, organization_id=org, user_id=user_id, reason="user_deleted"
@@ -165,17 +171,3 @@ async def _keep_an_owner(tx: Transaction, organization_id: uuid.UUID, target: Ro
     active_owners = counted["owners"] if counted else 0
     if target["status"] == "ACTIVE" and active_owners <= 1:
         raise Problem("conflict", "The last owner of an organization cannot be removed or demoted.")
-
-
-async def _audit(
-    tx: Transaction, principal: Principal, action: str, target_id: Any, detail: dict[str, Any]
-) -> None:
-    await audit.record(
-        tx,
-        organization_id=principal.organization_id,
-        actor_id=principal.user_id,
-        action=action,
-        target_type="user",
-        target_id=target_id,
-        detail=detail,
-    )
