@@ -237,6 +237,14 @@ def test_self_rules_hold_for_an_upper_case_id(
     assert response.status_code == 403, "nobody changes their own status, however it is spelt"
 
 
+def test_any_user_may_leave_the_organization(
+    client: TestClient, world: World, add_user: Callable[..., Account]
+) -> None:
+    guest = add_user(world.members["OWNER"], "GUEST")
+    assert client.delete(f"/api/v1/users/{guest.id}", headers=guest.headers).status_code == 204
+    assert client.get("/api/v1/auth/me", headers=guest.headers).status_code == 401
+
+
 def test_the_last_owner_can_be_neither_demoted_nor_removed(
     client: TestClient, world: World, add_user: Callable[..., Account]
 ) -> None:
