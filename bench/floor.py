@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ LICENSES = queries("licenses")
 PROJECTS = queries("projects")
 BEGIN = queries("session").begin_request
 ISSUER = "https://api.coditect.ai"
-SEEN_GRANULARITY_S = 60
+SEEN_GRANULARITY = timedelta(seconds=60)  # as handlers/licenses.py
 
 
 class Floor:
@@ -82,7 +83,7 @@ def create_app() -> Starlette:
                     "key_digest": licensing.key_digest(body["license_key"]),
                     "fingerprint_digest": fpr,
                     "hostname": body.get("hostname"),
-                    "seen_granularity": _granularity(),
+                    "seen_granularity": SEEN_GRANULARITY,
                 },
             )
             row = await cur.fetchone()
@@ -184,12 +185,6 @@ def create_app() -> Starlette:
         ],
         lifespan=lifespan,
     )
-
-
-def _granularity() -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=SEEN_GRANULARITY_S)
 
 
 def main() -> None:
