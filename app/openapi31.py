@@ -13,6 +13,7 @@ import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import InvalidSpecification, NonConformingResponseBody
 from connexion.lifecycle import ConnexionRequest
+from connexion.operations import OpenAPIOperation
 from connexion.spec import OpenAPISpecification
 from connexion.validators import (
     AbstractRequestBodyValidator,
@@ -25,6 +26,7 @@ from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from starlette.types import Scope
 
+from app.operations import RAW_BODY_KEY
 from app.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,22 @@ def install() -> None:
             original(cls, spec)
 
     OpenAPISpecification._validate_spec = classmethod(_validate_spec)
+    OpenAPIOperation.body_definition = _remembered(OpenAPIOperation.body_definition)
     _installed = True
+
+
+def _remembered(body_definition: Any) -> Any:
+    """Connexion re-derives an operation's body definition (a media-type lookup by wildcard
+    matching, and a merged copy) five times per request; the spec does not change, and
+    every caller only reads the result, so each answer is kept on the operation."""
+
+    def remembered(self: OpenAPIOperation, content_type: str | None = None) -> Any:
+        known = self.__dict__.setdefault("_body_definitions", {})
+        if content_type not in known:
+            known[content_type] = body_definition(self, content_type)
+        return known[content_type]
+
+    return remembered
 
 
 def _field(path: Iterable[Any], prefix: str) -> str:
@@ -139,10 +156,14 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
         if not raw:
             return None
         try:
-            return orjson.loads(raw)
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
             # orjson rejects invalid UTF-8 as well as malformed JSON: both are the caller's error.
             raise Problem("validation-error", f"The body is not valid JSON: {e}") from None
+        # The handler's body argument is made from these bytes (app.operations) instead of
+        # reading the request again.
+        scope.setdefault("extensions", {})[RAW_BODY_KEY] = raw
+        return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:

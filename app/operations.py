@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Awaitable, Callable
+from copy import deepcopy
+from dataclasses import dataclass
 from typing import Any
 
 from connexion import context
 from connexion.apps.asynchronous import AsyncApi, AsyncApp, AsyncOperation
 from connexion.decorators import StarletteDecorator
-from connexion.operations import AbstractOperation
+from connexion.decorators.parameter import (
+    CONTEXT_NAME,
+    _get_query_defaults,
+    _get_val_from_param,
+    sanitized,
+    unwrap_decorators,
+)
+from connexion.decorators.parameter import pythonic as pythonic_name
+from connexion.decorators.response import AsyncResponseDecorator
+from connexion.lifecycle import ConnexionRequest
+from connexion.operations import AbstractOperation, OpenAPIOperation
+from connexion.utils import inspect_function_arguments, is_json_mimetype, is_null, is_nullable
 from starlette.types import Receive, Scope, Send
 
 Prepared = Callable[[], Awaitable[Any]]
+
+# Where app.openapi31's body validator leaves the JSON body it read (and validated).
+RAW_BODY_KEY = "coditect.raw_body"
 
 
 class PreparedOperation(AsyncOperation):
@@ -32,9 +50,15 @@ class PreparedOperation(AsyncOperation):
         decorator = StarletteDecorator(
             pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
         )
-        handler = decorator.decorate(self._fn)
         uri_parser = decorator.uri_parser  # reads context.operation: this operation's spec
         get_request = decorator.framework.get_request
+        plan = ArgumentPlan.build(context.operation, self._fn, decorator.pythonic_params)
+        if plan is None:
+            handler = decorator.decorate(self._fn)
+        else:
+            handler = AsyncResponseDecorator(
+                framework=decorator.framework, jsonifier=self.jsonifier
+            )(plan.bind(self._fn))
 
         async def call() -> Any:
             # The same request object StarletteDecorator builds (over the context proxies).
@@ -44,6 +68,119 @@ class PreparedOperation(AsyncOperation):
             return await handler(request)
 
         return call
+
+
+@dataclass(frozen=True)
+class ArgumentPlan:
+    """The handler's keyword arguments, worked out once from the operation instead of by
+    Connexion's general parameter decorator on every request (which also re-reads and
+    re-parses the body the validator already parsed, and looks for form files in JSON).
+    Each value is made by Connexion's own conversion functions, so handlers see exactly
+    what stock Connexion gives them; operations the plan does not cover keep the stock
+    decorator."""
+
+    sanitize: Callable[[str], str]
+    path: dict[str, tuple[str, dict[str, Any]]]  # route name -> (argument, definition)
+    query: tuple[tuple[str, str, dict[str, Any], bool, Any], ...]  # (+ has default, default)
+    body: str | None  # the argument taking the JSON body
+    body_nullable: bool
+    body_default: Any
+
+    @classmethod
+    def build(
+        cls, operation: Any, function: Callable[..., Any], pythonic: bool
+    ) -> ArgumentPlan | None:
+        """None when the operation needs Connexion's general decorator: a sync handler, **kwargs
+        or context arguments, form or non-JSON bodies, object-typed query parameters."""
+        sanitize = pythonic_name if pythonic else sanitized
+        unwrapped = unwrap_decorators(function)
+        if not isinstance(operation, OpenAPIOperation) or not inspect.iscoroutinefunction(
+            unwrapped
+        ):
+            return None
+        arguments, has_kwargs = inspect_function_arguments(unwrapped)
+        if has_kwargs or CONTEXT_NAME in arguments:
+            return None
+        path: dict[str, tuple[str, dict[str, Any]]] = {}
+        query: list[tuple[str, str, dict[str, Any], bool, Any]] = []
+        covered: set[str] = set()
+        query_definitions = {p["name"]: p for p in operation.parameters if p["in"] == "query"}
+        defaults = _get_query_defaults(query_definitions)
+        for param in operation.parameters:
+            name, where = param["name"], param["in"]
+            if where == "path":
+                path[name] = (sanitize(name), param)
+                covered.add(sanitize(name))
+            elif where == "query" and sanitize(name) in arguments:
+                if param.get("schema", {}).get("type") == "object":
+                    return None
+                query.append((name, sanitize(name), param, name in defaults, defaults.get(name)))
+                covered.add(sanitize(name))
+        body = None
+        nullable, default = False, None
+        if operation.request_body:
+            consumes = operation.consumes
+            if len(consumes) != 1 or not is_json_mimetype(consumes[0]):
+                return None
+            body = sanitize(operation.body_name(consumes[0]))
+            schema = operation.body_schema(consumes[0])
+            nullable, default = is_nullable(schema), schema.get("default", {})
+            if body in arguments:
+                covered.add(body)
+            else:
+                body = None
+        if not set(arguments) <= covered:
+            return None  # an argument Connexion would fill from the context
+        return cls(sanitize, path, tuple(query), body, nullable, default)
+
+    def bind(
+        self, function: Callable[..., Awaitable[Any]]
+    ) -> Callable[[ConnexionRequest], Awaitable[Any]]:
+        async def invoke(request: ConnexionRequest) -> Any:
+            return await function(**await self.arguments(request))
+
+        return invoke
+
+    async def arguments(self, request: ConnexionRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if self.path:
+            # As Connexion does: every path value, converted where the spec defines it.
+            for name, value in request.path_params.items():
+                known = self.path.get(name)
+                if known is None:
+                    kwargs[self.sanitize(name)] = value
+                else:
+                    kwargs[known[0]] = _get_val_from_param(value, known[1])
+        if self.query:
+            values = request.query_params
+            for name, argument, definition, has_default, default in self.query:
+                if name in values:
+                    kwargs[argument] = _get_val_from_param(values[name], definition)
+                elif has_default:
+                    kwargs[argument] = _get_val_from_param(deepcopy(default), definition)
+        if self.body is not None:
+            kwargs[self.body] = self._body(await _json_body(request))
+        return kwargs
+
+    def _body(self, body: Any) -> Any:
+        # Connexion's rules for a JSON body argument (_get_body_argument_json).
+        if self.body_nullable and is_null(body):
+            return None
+        if body is None:
+            return deepcopy(self.body_default)
+        return body
+
+
+async def _json_body(request: ConnexionRequest) -> Any:
+    raw = (request.scope.get("extensions") or {}).get(RAW_BODY_KEY)
+    if raw is None:
+        return await request.get_body()
+    # Decoded as Connexion's request.json() does (stdlib json, None when undecodable), so the
+    # handler gets what it always got: integers beyond 64 bits stay exact, for one.
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 class PreparedApi(AsyncApi):
