@@ -175,3 +175,38 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(client: TestClie
     assert response.json()["type"] == "https://problems.coditect.ai/internal-error"
     assert "hunter2" not in response.text
     assert "db.internal" not in response.text
+
+
+COMPONENTS = {
+    "schemas": {
+        "Outer": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"inner": {"$ref": "#/components/schemas/Inner"}},
+        },
+        "Inner": {"type": "integer", "maximum": 3},
+    }
+}
+
+
+def test_a_body_schema_that_is_a_reference_is_compiled_as_its_target() -> None:
+    # The shape Connexion hands over: the operation's $ref with the components attached.
+    schema = {"$ref": "#/components/schemas/Outer", "components": COMPONENTS}
+    validator = openapi31.compiled(schema)
+    assert validator.schema is COMPONENTS["schemas"]["Outer"]
+    assert validator.is_valid({"inner": 2})
+    # References inside the target still resolve against the whole document.
+    errors = openapi31.field_errors(validator.iter_errors({"inner": 9, "x": 1}), "body")
+    assert errors == [
+        {"field": "body.x", "message": "is not allowed"},
+        {"field": "body.inner", "message": "9 is greater than the maximum of 3"},
+    ]
+
+
+def test_other_schemas_with_a_reference_are_compiled_whole() -> None:
+    for schema in (
+        {"$ref": "#/components/schemas/Inner", "components": COMPONENTS, "maximum": 1},
+        {"$ref": "#/components/schemas/Missing", "components": COMPONENTS},
+        {"$ref": "other.json#/components/schemas/Inner", "components": COMPONENTS},
+    ):
+        assert openapi31.compiled(schema).schema is schema

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import jwt
+import pytest
 from starlette.testclient import TestClient
 
 PROBLEM = "application/problem+json"
@@ -149,3 +150,18 @@ def test_a_fixed_path_is_not_captured_by_a_templated_one(client: TestClient) -> 
     response = client.patch("/api/v1/licenses/validate", json={})
     assert_problem(response, 405, "method-not-allowed")
     assert response.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/.well-known/jwks.json"])
+def test_an_operation_without_parameters_refuses_a_query_parameter(
+    client: TestClient, path: str
+) -> None:
+    body = assert_problem(client.get(f"{path}?surprise=1"), 400, "validation-error")
+    assert body["errors"] == [{"field": "query.surprise", "message": "is not a known parameter"}]
+
+
+def test_validation_refuses_a_query_parameter(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/licenses/validate?surprise=1", json={"license_key": "cdt_live_" + "x" * 20}
+    )
+    assert_problem(response, 400, "validation-error")
