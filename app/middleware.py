@@ -1,4 +1,4 @@
-"""Edge middleware that runs before routing: request ids and the request body size limit."""
+"""Edge middleware that runs before routing: request ids; bodies as Connexion expects them."""
 
 from __future__ import annotations
 
@@ -48,8 +48,22 @@ class BodyTooLarge(Problem):
         super().__init__("payload-too-large", f"The request body exceeds {limit} bytes.")
 
 
+def with_lowercase_media_type(scope: Scope) -> Scope:
+    """Media types are case-insensitive (RFC 9110), but Connexion picks a body validator by
+    a case-sensitive match: `Application/JSON` passed its 415 check, skipped validation,
+    and reached the handler as bytes (a 500). Parameters are left as sent."""
+    headers = []
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media_type, semicolon, parameters = value.partition(b";")
+            value = media_type.lower() + semicolon + parameters
+        headers.append((name, value))
+    return {**scope, "headers": headers}
+
+
 class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+    """413 for bodies over the limit, whether announced by Content-Length or streamed; the
+    body's media type in lower case, as Connexion expects it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -62,6 +76,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        media_type = headers.get("content-type", "").partition(";")[0]
+        if media_type != media_type.lower():
+            scope = with_lowercase_media_type(scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             # Raised here so the exception middleware renders it like every other problem.

@@ -115,6 +115,18 @@ def test_wrong_content_type_is_415(client: TestClient) -> None:
     assert_problem(response, 415, "unsupported-media-type")
 
 
+@pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=utf-8"])
+def test_the_media_type_is_case_insensitive(client: TestClient, content_type: str) -> None:
+    headers = {"Content-Type": content_type}
+    invalid = client.post("/api/v1/licenses/validate", content=b'{"zzz": 1}', headers=headers)
+    body = assert_problem(invalid, 400, "validation-error")
+    assert {"field": "body.zzz", "message": "is not allowed"} in body["errors"]
+    valid = b'{"license_key": "cdt_live_unknown_key_0000"}'
+    response = client.post("/api/v1/licenses/validate", content=valid, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["code"] == "NOT_FOUND"
+
+
 def test_oversize_body_is_413_declared_or_streamed(client: TestClient) -> None:
     big = b'{"email": "' + b"a" * 70_000 + b'"}'
     response = client.post(
