@@ -1,4 +1,6 @@
-"""python -m bench run [--scale small|medium|full] [--connections 32,64] [--duration 20]"""
+"""python -m bench run [--scale small|medium|full] [--connections 32,64] [--duration 20]
+
+python -m bench instructions [--n 200] [--scenarios ...]: instructions per request (valgrind)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench import data, inprocess, load, report, servers, sqlchecks
+from bench import data, inprocess, instructions, load, report, servers, sqlchecks
 
 PRODUCT_SCENARIOS = [
     "validate_activated",
@@ -294,8 +296,12 @@ def inprocess_all(env: dict[str, str], ctx: dict[str, Any], n: int) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["instructions"]:
+        return instructions.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("instructions", help="instructions per request under callgrind (valgrind)")
     r = sub.add_parser("run", help="load data, drive product and floor, write results")
     r.add_argument("--scale", choices=sorted(data.SCALES), default="full")
     r.add_argument("--connections", default="32,64", help="comma-separated, e.g. 32,64")
