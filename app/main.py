@@ -13,6 +13,7 @@ from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
+from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
@@ -27,8 +28,8 @@ from app.pagination import CursorCodec
 from app.problems import Problem
 from app.ratelimit import EdgeHeadersMiddleware, RateLimiter, RateLimitMiddleware
 from app.resolver import TagResolver
+from app.routing import LiteralRoutes, SpecRoutesOnly
 from app.runtime import Runtime, set_current
-from app.spec_routes import SpecRoutesOnly
 
 
 def lifespan_for(settings: Settings, limiter: RateLimiter) -> Any:
@@ -139,7 +140,6 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         max_bytes=settings.max_body_bytes,
     )
     # Swapped in last: add_middleware finds BEFORE_SWAGGER by the stock class itself.
-    app.middleware.middlewares = [
-        SpecRoutesOnly if m is SwaggerUIMiddleware else m for m in app.middleware.middlewares
-    ]
+    swaps = {SwaggerUIMiddleware: SpecRoutesOnly, RoutingMiddleware: LiteralRoutes}
+    app.middleware.middlewares = [swaps.get(m, m) for m in app.middleware.middlewares]
     return app

@@ -1,0 +1,128 @@
+"""Connexion's routers with shortcuts: each request still reaches what the stock router picks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.routing import Mount, Route, Router
+from starlette.staticfiles import StaticFiles
+from starlette.testclient import TestClient
+
+from app.routing import literal_routes, resolve, route_prefixes
+
+
+async def endpoint(*_: Any) -> None: ...
+
+
+def test_prefixes_cover_every_route_its_redirects_and_mounted_apps(tmp_path: Any) -> None:
+    api = Router(
+        [
+            Route("/openapi.json", endpoint),
+            Route("/ui/", endpoint),
+            Route("/docs/{page}", endpoint),
+            Mount("/static", app=StaticFiles(directory=tmp_path)),
+        ]
+    )
+    routes = [Mount("/api/v1", app=api), Mount("/", app=Router([]))]
+    assert sorted(route_prefixes(routes, "")) == [
+        "/api/v1/docs",
+        "/api/v1/openapi.json",
+        "/api/v1/static",
+        "/api/v1/ui",
+    ]
+
+
+def test_a_route_that_could_match_anything_sends_everything_through() -> None:
+    assert list(route_prefixes([Mount("/", app=Router([Route("/", endpoint)]))], "")) == [""]
+    assert list(route_prefixes([Route("/{anything}", endpoint)], "")) == [""]
+
+
+@pytest.fixture
+def stock_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = SwaggerUIMiddleware.__call__
+
+    async def counting(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(SwaggerUIMiddleware, "__call__", counting)
+    return calls
+
+
+def test_api_requests_step_over_the_stock_router(
+    client: TestClient, stock_calls: list[str]
+) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/api/v1/licenses/validate", json={}).status_code == 400
+    assert client.get("/api/v1/projects").status_code == 401
+    assert stock_calls == []
+
+
+def test_its_own_paths_take_the_stock_path(client: TestClient, stock_calls: list[str]) -> None:
+    assert client.get("/api/v1/openapi.json").json()["openapi"] == "3.1.0"
+    assert client.get("/api/v1/ui/").status_code == 200
+    redirect = client.get("/api/v1/ui", follow_redirects=False)
+    assert redirect.status_code in (302, 307), redirect.text
+    assert redirect.headers["location"].endswith("/api/v1/ui/")
+    assert stock_calls == ["/api/v1/openapi.json", "/api/v1/ui/", "/api/v1/ui"]
+
+
+def operation(name: str) -> RoutingOperation:
+    return RoutingOperation(name, endpoint)
+
+
+def test_the_table_holds_fixed_paths_the_router_itself_resolves_to_them() -> None:
+    api = Router(
+        [
+            Route("/licenses", operation("listLicenses"), methods=["GET"]),
+            Route("/captured/{name}", operation("getCaptured"), methods=["GET"]),
+            Route("/captured/fixed", operation("neverReached"), methods=["GET"]),
+            Route("/licenses/validate", operation("validateLicense"), methods=["POST"]),
+            Route("/licenses/{license_id}", operation("getLicense"), methods=["GET"]),
+        ]
+    )
+    service = Router([Route("/healthz", operation("getHealth"), methods=["GET"])])
+    router = Router([Mount("/api/v1", app=api), Mount("/", app=service)])
+    table = {key: (base, op.operation_id) for key, (base, op) in literal_routes(router).items()}
+    assert table == {
+        ("/api/v1/licenses", "GET"): ("/api/v1", "listLicenses"),
+        ("/api/v1/licenses", "HEAD"): ("/api/v1", "listLicenses"),
+        ("/api/v1/licenses/validate", "POST"): ("/api/v1", "validateLicense"),
+        ("/healthz", "GET"): ("", "getHealth"),
+        ("/healthz", "HEAD"): ("", "getHealth"),
+    }
+    # A templated route listed first takes the fixed path, so the table leaves it out.
+    captured = resolve(router, "/api/v1/captured/fixed", "GET")
+    assert isinstance(captured, Route)
+    assert captured.path == "/captured/{name}"
+
+
+@pytest.fixture
+def stock_routing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = RoutingMiddleware.__call__
+
+    async def counting(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        calls.append(f"{scope['method']} {scope['path']}")
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(RoutingMiddleware, "__call__", counting)
+    return calls
+
+
+def test_fixed_paths_skip_the_route_scan_and_the_rest_take_it(
+    client: TestClient, stock_routing: list[str]
+) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/api/v1/licenses/validate", json={}).status_code == 400
+    assert client.get("/api/v1/projects").status_code == 401
+    assert stock_routing == []
+    project = f"/api/v1/projects/{uuid.uuid4()}"
+    assert client.get(project).status_code == 401
+    assert client.get("/api/v1/nowhere").status_code == 404
+    assert stock_routing == [f"GET {project}", "GET /api/v1/nowhere"]
