@@ -3,10 +3,11 @@ validators compiled once per schema, and 400 problems (not 500s) for undecodable
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from connexion.validators import (
     JSONResponseBodyValidator,
     ParameterValidator,
 )
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
 from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
@@ -46,6 +47,50 @@ def is_email(instance: object) -> bool:
     return len(instance) <= 254 and _EMAIL.fullmatch(instance) is not None
 
 
+def ecma_anchors(pattern: str) -> str:
+    """The pattern with each `$` that anchors (outside a character class, not escaped) as
+    `\\Z`: JSON Schema patterns are ECMA-262, where `$` is the end of the string; Python's `$`
+    also matches before a final newline, so `^[a-z]+$` accepted "acme\\n"."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            # A "]" first in a class (after an optional "^") is a literal in Python.
+            start = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            start += pattern[start : start + 1] == "]"
+            out.append(pattern[i:start])
+            i, in_class = start, True
+            continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)  # patterns come from the spec, never from a request
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_anchors(pattern))
+
+
+def _pattern(
+    validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    # jsonschema's own `pattern` keyword, with ECMA-262 anchors.
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+Draft202012 = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
 class CompiledValidators:
     """One compiled 2020-12 validator per schema object, shared by every request."""
 
@@ -58,7 +103,7 @@ class CompiledValidators:
         hit = self._compiled.get(id(schema))
         if hit is not None:
             return hit[1]
-        validator = Draft202012Validator(schema, format_checker=_FORMATS)
+        validator = Draft202012(schema, format_checker=_FORMATS)
         target = _referenced_component(schema)
         if target is not None:
             # Connexion hands over {"$ref": ..., "components": ...}: following that $ref on

@@ -45,6 +45,7 @@ SPEC: dict[str, Any] = {
                                     "kind": {"const": "echo"},
                                     "note": {"type": ["string", "null"], "maxLength": 5},
                                     "score": {"type": "number", "exclusiveMinimum": 0},
+                                    "code": {"type": "string", "pattern": "^[a-z]+$"},
                                 },
                             }
                         }
@@ -210,3 +211,31 @@ def test_other_schemas_with_a_reference_are_compiled_whole() -> None:
         {"$ref": "other.json#/components/schemas/Inner", "components": COMPONENTS},
     ):
         assert openapi31.compiled(schema).schema is schema
+
+
+@pytest.mark.parametrize(
+    ("pattern", "instance", "matches"),
+    [
+        ("^[a-z]+$", "acme", True),
+        ("^[a-z]+$", "acme\n", False),  # Python's $ alone would match before the newline
+        ("^a\\$b$", "a$b", True),  # an escaped $ stays a literal
+        ("^[$]+$", "$$", True),  # so does a $ in a class
+        ("^[]$]+$", "]$", True),  # a class opened by ]
+        ("^[^]$]$", "x", True),
+        ("^[^]$]$", "$", False),
+        ("ab$|^c", "xab", True),
+        ("ab$|^c", "ab\n", False),
+    ],
+)
+def test_patterns_anchor_as_ecma_262(pattern: str, instance: str, matches: bool) -> None:
+    validator = openapi31.compiled({"type": "string", "pattern": pattern})
+    assert validator.is_valid(instance) is matches
+
+
+def test_a_trailing_newline_does_not_satisfy_a_pattern(client: TestClient) -> None:
+    response = post(client, {"kind": "echo", "note": "x", "code": "abc\n"})
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["field"] == "body.code"
+    assert error["message"] == "'abc\\n' does not match '^[a-z]+$'"
+    assert post(client, {"kind": "echo", "note": "x", "code": "abc"}).status_code == 200
