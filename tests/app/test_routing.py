@@ -41,26 +41,22 @@ def test_a_route_that_could_match_anything_sends_everything_through() -> None:
     assert list(route_prefixes([Route("/{anything}", endpoint)], "")) == [""]
 
 
-@pytest.fixture
-def stock_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def counted_calls(monkeypatch: pytest.MonkeyPatch, middleware: type) -> list[str]:
+    """'METHOD path' of each request the stock middleware's own __call__ handles."""
     calls: list[str] = []
-    original = SwaggerUIMiddleware.__call__
+    original = middleware.__call__
 
     async def counting(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        calls.append(scope["path"])
+        calls.append(f"{scope['method']} {scope['path']}")
         await original(self, scope, receive, send)
 
-    monkeypatch.setattr(SwaggerUIMiddleware, "__call__", counting)
+    monkeypatch.setattr(middleware, "__call__", counting)
     return calls
 
 
-def test_api_requests_step_over_the_stock_router(
-    client: TestClient, stock_calls: list[str]
-) -> None:
-    assert client.get("/healthz").status_code == 200
-    assert client.post("/api/v1/licenses/validate", json={}).status_code == 400
-    assert client.get("/api/v1/projects").status_code == 401
-    assert stock_calls == []
+@pytest.fixture
+def stock_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return counted_calls(monkeypatch, SwaggerUIMiddleware)
 
 
 def test_its_own_paths_take_the_stock_path(client: TestClient, stock_calls: list[str]) -> None:
@@ -69,7 +65,7 @@ def test_its_own_paths_take_the_stock_path(client: TestClient, stock_calls: list
     redirect = client.get("/api/v1/ui", follow_redirects=False)
     assert redirect.status_code in (302, 307), redirect.text
     assert redirect.headers["location"].endswith("/api/v1/ui/")
-    assert stock_calls == ["/api/v1/openapi.json", "/api/v1/ui/", "/api/v1/ui"]
+    assert stock_calls == ["GET /api/v1/openapi.json", "GET /api/v1/ui/", "GET /api/v1/ui"]
 
 
 def operation(name: str) -> RoutingOperation:
@@ -104,19 +100,11 @@ def test_the_table_holds_fixed_paths_the_router_itself_resolves_to_them() -> Non
 
 @pytest.fixture
 def stock_routing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    original = RoutingMiddleware.__call__
-
-    async def counting(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        calls.append(f"{scope['method']} {scope['path']}")
-        await original(self, scope, receive, send)
-
-    monkeypatch.setattr(RoutingMiddleware, "__call__", counting)
-    return calls
+    return counted_calls(monkeypatch, RoutingMiddleware)
 
 
-def test_fixed_paths_skip_the_route_scan_and_the_rest_take_it(
-    client: TestClient, stock_routing: list[str]
+def test_fixed_paths_skip_both_stock_routers_and_the_rest_take_the_scan(
+    client: TestClient, stock_calls: list[str], stock_routing: list[str]
 ) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.post("/api/v1/licenses/validate", json={}).status_code == 400
@@ -126,3 +114,4 @@ def test_fixed_paths_skip_the_route_scan_and_the_rest_take_it(
     assert client.get(project).status_code == 401
     assert client.get("/api/v1/nowhere").status_code == 404
     assert stock_routing == [f"GET {project}", "GET /api/v1/nowhere"]
+    assert stock_calls == []  # none of these is a spec or UI path
