@@ -166,10 +166,12 @@ def test_a_freed_seat_can_be_taken_and_a_deactivated_machine_comes_back(
 ) -> None:
     key = pro["license_key"]
     machines = [fingerprint() for _ in range(SEATS)]
-    for machine in machines:
-        assert validate(client, key, fingerprint=machine)["code"] == "VALID"
+    for taken, machine in enumerate(machines, 1):
+        activated = validate(client, key, fingerprint=machine)
+        assert (activated["code"], activated["license"]["seats_used"]) == ("VALID", taken)
     late = fingerprint("late")
-    assert validate(client, key, fingerprint=late)["code"] == "SEAT_LIMIT_EXCEEDED"
+    refused = validate(client, key, fingerprint=late)
+    assert (refused["code"], refused["license"]["seats_used"]) == ("SEAT_LIMIT_EXCEEDED", SEATS)
     # an administrator frees the first machine's seat
     sql(
         "update license_activations set deactivated_at = now()"
