@@ -1,4 +1,4 @@
-"""Connexion operations that build their decorated handler once instead of on every request."""
+"""Connexion operations whose handler chain and argument plan are built once, not per request."""
 
 from __future__ import annotations
 
