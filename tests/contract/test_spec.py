@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app import openapi31, spec
+from app import openapi31, problems, spec
 from app.resolver import handler_name
 
 OPERATIONS = {
@@ -96,3 +96,17 @@ def test_service_paths_are_served_from_the_root(document: dict[str, Any]) -> Non
     api, service = spec.split(document)
     assert set(service["paths"]) == {"/healthz", "/readyz", "/.well-known/jwks.json", "/metrics"}
     assert not set(api["paths"]) & set(service["paths"])
+
+
+def test_every_write_documents_the_409_a_concurrent_change_can_cause(
+    document: dict[str, Any],
+) -> None:
+    # Any write can meet a deadlock (40P01) or a serialization failure (40001), which the
+    # one SQLSTATE mapping answers with 409.
+    for sqlstate in ("40001", "40P01"):
+        problem = problems.from_sqlstate(sqlstate)
+        assert problem is not None
+        assert problem.status == 409
+    for path, method, op in spec.operations(document):
+        if method != "get":
+            assert "409" in op["responses"], f"{method} {path}"
