@@ -13,6 +13,9 @@ from db import migrations, queries
 Q = queries("service")
 
 _STARTED = time.time()
+# The newest migration this code ships: it cannot change while the process runs, and reading
+# the migrations folder took ~0.2 ms per readiness probe.
+_EXPECTED_SCHEMA = migrations.expected_version()
 
 
 async def get_health() -> Response:
@@ -21,12 +24,15 @@ async def get_health() -> Response:
 
 async def get_readiness() -> Response:
     database = {"ok": True, "detail": "reachable"}
-    expected = migrations.expected_version()
-    migration = {"ok": False, "current": None, "expected": expected}
+    migration = {"ok": False, "current": None, "expected": _EXPECTED_SCHEMA}
     try:
         row = await db.anonymous_statement(Q.schema_version)
         current = row["current"] if row else None
-        migration = {"ok": current == expected, "current": current, "expected": expected}
+        migration = {
+            "ok": current == _EXPECTED_SCHEMA,
+            "current": current,
+            "expected": _EXPECTED_SCHEMA,
+        }
     except Exception as e:  # readiness reports the failure instead of raising it
         database = {"ok": False, "detail": type(e).__name__}
     limiter = runtime.current().limiter
