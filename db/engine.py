@@ -135,9 +135,8 @@ class Database:
 
     async def anonymous_statement(self, query: Query, **params: Any) -> Row | None:
         """One statement, its own transaction (no BEGIN/COMMIT round trips), no tenant context."""
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query.sql, params)
-            return await cur.fetchone()
+        async with self._pool.connection() as conn:
+            return await Transaction(conn).one(query, **params)
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[Transaction]:
