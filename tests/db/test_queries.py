@@ -1,8 +1,11 @@
 """The named-query loader."""
 
+import re
+
 import pytest
 
 from db.queries import parse, queries
+from db.resources import sql_dir
 
 SOURCE = """
 -- A file comment.
@@ -42,3 +45,71 @@ def test_unknown_query_names_fail_loudly() -> None:
 
 def test_shipped_files_parse() -> None:
     assert "begin_request" in queries("session").names()
+
+
+# An independent reading of what a shipped query binds: the :names outside literals,
+# quoted identifiers and comments, found with regular expressions rather than the loader's
+# scanner (block comments are taken as not nesting, which the shipped files do not need).
+_OPAQUE = re.compile(
+    r"""
+      (?<![\w$])[eE]'(?:[^'\\]|\\.|'')*'       # E'...', with backslash escapes
+    | '(?:[^']|'')*'                        # '...'
+    | "(?:[^"]|"")*"                        # "quoted identifier"
+    | (?<![\w$])(\$(?:[^\W\d]\w*)?\$).*?\1   # $$...$$ and $tag$...$tag$
+    | --[^\n]*                              # -- line comment
+    | /\*.*?\*/                             # /* block comment */
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_COLON_NAME = re.compile(r"(?<![\w:]):([A-Za-z_]\w*)")
+_PSYCOPG = re.compile(r"%%|%\((\w+)\)s|%")
+
+
+def _binds_in_text(text: str) -> list[tuple[int, str]]:
+    """(offset, name) of every :name in `text` outside literals and comments."""
+    masked = _OPAQUE.sub(lambda m: " " * len(m.group()), text)
+    return [(m.start(), m.group(1)) for m in _COLON_NAME.finditer(masked)]
+
+
+def _undo_psycopg(sql: str) -> tuple[str, list[tuple[int, str]]]:
+    """`sql` with %(name)s back to :name and %% back to %, and where each bind landed."""
+    text = ""
+    binds: list[tuple[int, str]] = []
+    at = 0
+    for m in _PSYCOPG.finditer(sql):
+        text += sql[at : m.start()]
+        if m.group() == "%%":
+            text += "%"
+        elif m.group(1) is not None:
+            binds.append((len(text), m.group(1)))
+            text += ":" + m.group(1)
+        else:
+            pytest.fail(f"a lone % at {m.start()} in {sql!r}: psycopg would reject it")
+        at = m.end()
+    return text + sql[at:], binds
+
+
+SHIPPED = [
+    (path.stem, name)
+    for path in sorted((sql_dir() / "queries").glob("*.sql"))
+    for name in queries(path.stem).names()
+]
+
+
+def test_the_independent_reading_skips_literals_and_comments() -> None:
+    text = "select 'a :b', E'\\' :x', \"y:z\", $t$ :u $t$, :c /* :d */ -- :e"
+    assert _binds_in_text(text) == [(text.index(":c"), "c")]
+
+
+def test_every_shipped_file_is_checked() -> None:
+    assert {tag for tag, _ in SHIPPED} == {p.stem for p in (sql_dir() / "queries").glob("*.sql")}
+
+
+@pytest.mark.parametrize(("tag", "name"), SHIPPED, ids=[f"{t}.{n}" for t, n in SHIPPED])
+def test_shipped_queries_bind_their_names_outside_literals(tag: str, name: str) -> None:
+    query = getattr(queries(tag), name)
+    text, binds = _undo_psycopg(query.sql)
+    # Nothing but the binds and the doubled % differs from the query as written...
+    assert text == query.text
+    # ...and the binds are exactly the :names outside literals and comments, in place.
+    assert binds == _binds_in_text(query.text)
