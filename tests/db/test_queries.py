@@ -47,6 +47,75 @@ def test_shipped_files_parse() -> None:
     assert "begin_request" in queries("session").names()
 
 
+def converted(text: str) -> str:
+    """The psycopg form of `text`, loaded as a query of its own."""
+    return parse(f"-- name: q\n{text}")["q"].sql
+
+
+@pytest.mark.parametrize(
+    ("text", "sql"),
+    [
+        # The issue's own example: one bind, not three.
+        ("select 'a :b', :c -- :d", "select 'a :b', %(c)s -- :d"),
+        # '' is a quote inside a literal, not its end and a new start.
+        ("select 'it''s :x', :y", "select 'it''s :x', %(y)s"),
+        # A backslash escapes nothing in a plain literal...
+        ("select 'C:\\', :y", "select 'C:\\', %(y)s"),
+        # ...but does in an E'' literal, either case of E...
+        ("select e'it\\'s :x', :y", "select e'it\\'s :x', %(y)s"),
+        ("select E'\\\\', :y", "select E'\\\\', %(y)s"),
+        # ...and only a lone E makes one: here a name ends in e, then a plain literal.
+        ("select some_type'C:\\', :y", "select some_type'C:\\', %(y)s"),
+        ('select "a:b", "say ""hi :x""", :y', 'select "a:b", "say ""hi :x""", %(y)s'),
+        ("select $$ it's :x $$, :y", "select $$ it's :x $$, %(y)s"),
+        # A tagged body may hold $$ and quotes of its own.
+        ("select $fn$ :x $$ ' :z $fn$, :y", "select $fn$ :x $$ ' :z $fn$, %(y)s"),
+        # Positional parameters and $ inside names are not dollar quotes.
+        ("select $1, :y, $2", "select $1, %(y)s, $2"),
+        ("select a$$b, :y, c$$", "select a$$b, %(y)s, c$$"),
+        ("select :x -- it's :y\n, :z", "select %(x)s -- it's :y\n, %(z)s"),
+        ("select /* it's :a */ :b", "select /* it's :a */ %(b)s"),
+        ("select /* a /* :b */ :c */ :d", "select /* a /* :b */ :c */ %(d)s"),
+        # `/*/` opens a comment without closing it; `/**/` is a whole one.
+        ("select /*/ :x */ :y /**/ :z", "select /*/ :x */ %(y)s /**/ %(z)s"),
+        (
+            "select :x::int, f(a := :y), '1'::text, a[lo:hi], a[1:2]",
+            "select %(x)s::int, f(a := %(y)s), '1'::text, a[lo:hi], a[1:2]",
+        ),
+        # A bind right before `=` is still one (the regex this replaced left `:id` as is).
+        ("select 1 where :id=id", "select 1 where %(id)s=id"),
+    ],
+)
+def test_binds_are_only_found_in_plain_sql(text: str, sql: str) -> None:
+    assert converted(text) == sql
+
+
+def test_every_percent_sign_is_doubled_for_psycopg() -> None:
+    # psycopg reads every % of a query it gets parameters for, literals and comments too.
+    text = "select '5%', E'%\\'', \"a%b\", $$%$$, 10 % :x -- 100%\n/* % */"
+    sql = "select '5%%', E'%%\\'', \"a%%b\", $$%%$$, 10 %% %(x)s -- 100%%\n/* %% */"
+    assert converted(text) == sql
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("'abc", "quoted string"),
+        ("'it''s", "quoted string"),
+        ("E'abc\\'", "quoted string"),
+        ('"abc', "quoted identifier"),
+        ("$$abc", "dollar-quoted string"),
+        ("$a$ abc $b$", "dollar-quoted string"),
+        ("/* a /* b */", "/* comment"),
+    ],
+)
+def test_unterminated_literals_and_comments_name_the_query(text: str, what: str) -> None:
+    source = f"-- name: fine\nselect 1;\n-- name: broken\nselect 1,\n{text}"
+    message = f"query 'broken': unterminated {what} starting on line 2"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse(source)
+
+
 # An independent reading of what a shipped query binds: the :names outside literals,
 # quoted identifiers and comments, found with regular expressions rather than the loader's
 # scanner (block comments are taken as not nesting, which the shipped files do not need).
