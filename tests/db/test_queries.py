@@ -57,7 +57,7 @@ def converted(text: str) -> str:
     [
         # The issue's own example: one bind, not three.
         ("select 'a :b', :c -- :d", "select 'a :b', %(c)s -- :d"),
-        # '' is a quote inside a literal, not its end and a new start.
+        # Literals with doubled quotes hide their colons too.
         ("select 'it''s :x', :y", "select 'it''s :x', %(y)s"),
         # A backslash escapes nothing in a plain literal...
         ("select 'C:\\', :y", "select 'C:\\', %(y)s"),
@@ -66,6 +66,8 @@ def converted(text: str) -> str:
         ("select E'\\\\', :y", "select E'\\\\', %(y)s"),
         # ...and only a lone E makes one: here a name ends in e, then a plain literal.
         ("select some_type'C:\\', :y", "select some_type'C:\\', %(y)s"),
+        # In an E'' literal '' is a quote too: this one ends after :x, not at it''s.
+        ("select E'it''s \\' :x', :y", "select E'it''s \\' :x', %(y)s"),
         ('select "a:b", "say ""hi :x""", :y', 'select "a:b", "say ""hi :x""", %(y)s'),
         ("select $$ it's :x $$, :y", "select $$ it's :x $$, %(y)s"),
         # A tagged body may hold $$ and quotes of its own.
