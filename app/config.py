@@ -42,6 +42,16 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
 
 
 @dataclass(frozen=True)
+class PasswordHashing:
+    """argon2id's cost: OWASP's minimum (19 MiB, 2 iterations, 1 lane). Never read from the
+    environment, so production cannot be configured below it; tests pass a cheaper one."""
+
+    time_cost: int = 2
+    memory_kib: int = 19_456
+    parallelism: int = 1
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None
     database_admin_url: str | None
@@ -63,6 +73,7 @@ class Settings:
     max_body_bytes: int
     validate_responses: bool
     swagger_ui: bool
+    password_hashing: PasswordHashing = PasswordHashing()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -1,12 +1,9 @@
-"""RFC 9457 problems: raised as exceptions, rendered as application/problem+json."""
+"""RFC 9457 problems: the errors the API reports, raised as exceptions by any layer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import orjson
-from starlette.responses import Response
 
 PROBLEM_BASE = "https://problems.coditect.ai/"
 PROBLEM_JSON = "application/problem+json"
@@ -64,14 +61,6 @@ class Problem(Exception):
         if self.errors is not None:
             body["errors"] = self.errors[:100]
         return body
-
-    def to_response(self, *, instance: str | None, request_id: str | None) -> Response:
-        return Response(
-            orjson.dumps(self.body(instance=instance, request_id=request_id)),
-            status_code=self.status,
-            headers=self.headers,
-            media_type=PROBLEM_JSON,
-        )
 
 
 def unauthorized(detail: str = "The access token is missing, invalid or expired.") -> Problem:

@@ -1,32 +1,75 @@
-"""What the running process was started with: settings and signing keys."""
+"""The one object create_app() builds: everything a request needs, reached from one place."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from app import context
+from app.auth.keys import KeySet
+from app.auth.passwords import Passwords
+from app.auth.tokens import TokenIssuer
+from app.auth.verifier import TokenVerifier
 from app.config import Settings
-from app.keys import KeySet
-from app.pagination import CursorCodec
-from app.ratelimit import RateLimiter
+from app.edge.ratelimit import RateLimiter
+from app.edge.spec import AllowedMethods
+from app.rules.pagination import CursorCodec
+from db import Database, NotConnected
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Runtime:
+    """Built once per application by create_app(); the database is attached when it starts
+    serving (its address may only be known then: the embedded server starts in the lifespan)."""
+
     settings: Settings
     keys: KeySet
-    cursors: CursorCodec
+    verifier: TokenVerifier
+    tokens: TokenIssuer
+    passwords: Passwords
     limiter: RateLimiter
+    cursors: CursorCodec
+    allowed: AllowedMethods
+    _database: Database | None = field(default=None, repr=False)
 
+    @classmethod
+    def build(cls, settings: Settings, allowed: AllowedMethods) -> Runtime:
+        keys = KeySet.load(
+            settings.data_dir,
+            settings.jwt_private_key_file,
+            settings.license_signing_key_file,
+            settings.jwt_previous_key_files,
+        )
+        return cls(
+            settings=settings,
+            keys=keys,
+            verifier=TokenVerifier(
+                keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            ),
+            tokens=TokenIssuer(
+                keys.token_key,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                ttl_s=settings.access_token_ttl_s,
+            ),
+            passwords=Passwords(settings.password_hashing),
+            limiter=RateLimiter(settings),
+            cursors=CursorCodec(keys.cursor_secret()),
+            allowed=allowed,
+        )
 
-_current: Runtime | None = None
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            raise NotConnected("the application has not started serving")
+        return self._database
 
-
-def set_current(runtime: Runtime | None) -> None:
-    global _current
-    _current = runtime
+    def attach(self, database: Database | None) -> None:
+        self._database = database
 
 
 def current() -> Runtime:
-    if _current is None:
-        raise RuntimeError("the application has not started")
-    return _current
+    """The Runtime of the application serving the current request."""
+    found = context.runtime.get()
+    if not isinstance(found, Runtime):
+        raise RuntimeError("no application is serving this request")
+    return found

@@ -46,10 +46,10 @@ def _claims(token: str) -> dict[str, Any]:
 
 
 def prepare_context(base: str, admin_dsn: str, data_dir: Path, scale: data.Scale) -> dict[str, Any]:
-    from app.certificates import fingerprint_digest
-    from app.keys import load_keyset
-    from app.licensing import key_digest
-    from app.pagination import CursorCodec
+    from app.auth.keys import KeySet
+    from app.licensing.certificates import fingerprint_digest
+    from app.licensing.keys import key_digest
+    from app.rules.pagination import CursorCodec
 
     login_body = {"email": data.BIG_ORG_OWNER, "password": data.PASSWORD}
     r = httpx.post(base + "/api/v1/auth/login", json=login_body, timeout=30)
@@ -65,7 +65,7 @@ def prepare_context(base: str, admin_dsn: str, data_dir: Path, scale: data.Scale
             (data.org_id(1), scale.deep_offset - 1),
         ).fetchone()
     assert row is not None
-    keys = load_keyset(data_dir, None, None)
+    keys = KeySet.load(data_dir, None, None)
     cursor = CursorCodec(keys.cursor_secret()).encode(
         "projects", _uuid(claims["org"]), row[0], row[1]
     )

@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from app import passwords
+from app.auth import passwords
+from app.config import PasswordHashing
 from db import embedded, migrations
 
 PASSWORD = "bench-password-123"  # noqa: S105 - the loaded users' password
@@ -59,7 +60,7 @@ def _step(conn: psycopg.Connection[Any], label: str, sql: str, params: Any = Non
 def load(admin_dsn: str, scale: Scale) -> dict[str, Any]:
     """Everything through the superuser (RLS does not apply); returns what the scenarios need."""
     started = time.perf_counter()
-    pw_hash = passwords.HASHER.hash(PASSWORD)
+    pw_hash = passwords.Passwords(PasswordHashing()).hasher.hash(PASSWORD)
     n, u, lpo = scale.organizations, scale.users_per_org, scale.licenses_per_org
     rest = scale.projects - scale.big_org_projects
     with psycopg.connect(admin_dsn) as conn:

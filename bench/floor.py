@@ -1,7 +1,7 @@
 """The floor: a bare Starlette app doing the work of validateLicense and listProjects.
 
-Same SQL (db.queries), same EdDSA signing (app.certificates), same JWT check, same signed
-cursors and orjson, on a psycopg AsyncConnectionPool: no Connexion, no middleware. Served
+Same SQL (db.queries), same EdDSA signing (app.licensing.certificates), same JWT check, same
+signed cursors and orjson, on a psycopg AsyncConnectionPool: no Connexion, no middleware. Served
 the way the product is (uvicorn workers, one SO_REUSEPORT socket each), so the comparison is
 of the application code only.
 Run: DATABASE_URL=... CODITECT_DATA_DIR=... python -m bench.floor --workers 2 --port 8001
@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import certificates, licensing
-from app.keys import load_keyset
-from app.pagination import CursorCodec
+from app.auth.keys import KeySet
+from app.auth.verifier import TokenVerifier
+from app.licensing import certificates
+from app.licensing import keys as licensing
 from app.problems import Problem
-from app.security import TokenVerifier
+from app.rules.pagination import CursorCodec
 from db import queries
 
 LICENSES = queries("licenses")
@@ -41,7 +42,7 @@ SEEN_GRANULARITY = timedelta(seconds=60)  # as handlers/licenses.py
 class Floor:
     def __init__(self) -> None:
         dsn = os.environ["DATABASE_URL"]
-        keys = load_keyset(Path(os.environ["CODITECT_DATA_DIR"]), None, None)
+        keys = KeySet.load(Path(os.environ["CODITECT_DATA_DIR"]), None, None)
         self.keys = keys
         self.verifier = TokenVerifier(keys, issuer=ISSUER, audience="coditect-cloud")
         self.cursors = CursorCodec(keys.cursor_secret())
@@ -192,7 +193,7 @@ def main() -> None:
 
     import uvicorn
 
-    from app.workers import ReusePortMultiprocess, reuse_port_supported
+    from app.adapter.workers import ReusePortMultiprocess, reuse_port_supported
 
     parser = argparse.ArgumentParser(prog="python -m bench.floor")
     parser.add_argument("--port", type=int, default=8001)

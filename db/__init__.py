@@ -1,39 +1,34 @@
 """The only Python that talks to PostgreSQL."""
 
+from psycopg.types.json import Jsonb
+
 from db import embedded, migrations
 from db.engine import (
     Database,
+    DatabaseError,
     NotConnected,
     Principal,
     Row,
     SessionNotLive,
     Transaction,
-    anonymous,
-    anonymous_statement,
-    connect,
-    current,
-    disconnect,
-    system,
-    tenant,
+    sqlstate,
+    system_transaction,
 )
 from db.queries import Query, queries
 
 __all__ = [
     "Database",
+    "DatabaseError",
+    "Jsonb",
     "NotConnected",
     "Principal",
     "Query",
     "Row",
     "SessionNotLive",
     "Transaction",
-    "anonymous",
-    "anonymous_statement",
-    "connect",
-    "current",
-    "disconnect",
     "embedded",
     "migrations",
     "queries",
-    "system",
-    "tenant",
+    "sqlstate",
+    "system_transaction",
 ]

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
@@ -61,6 +62,21 @@ class Transaction:
         async with self._connection.cursor(row_factory=dict_row) as cur:
             await cur.execute(query.sql, params)
             return await cur.fetchall()
+
+    async def keyset(
+        self,
+        first: Query,
+        after: Query,
+        *,
+        after_key: tuple[Any, Any] | None,
+        **params: Any,
+    ) -> list[Row]:
+        """One page of a keyset list: `first` starts it; `after` continues below `after_key`
+        (the last row's (created_at, id)) and takes :after_created_at and :after_id."""
+        if after_key is None:
+            return await self.all(first, **params)
+        created_at, row_id = after_key
+        return await self.all(after, after_created_at=created_at, after_id=row_id, **params)
 
     async def run(self, query: Query, **params: Any) -> int:
         async with self._connection.cursor() as cur:
@@ -191,42 +207,21 @@ async def _prepare_and_warm_up(conn: AsyncConnection[Any]) -> None:
         )
 
 
+@asynccontextmanager
+async def system_transaction(
+    system_dsn: str, statement_timeout_ms: int = 10_000
+) -> AsyncIterator[Transaction]:
+    """One transaction as the system role on a connection of its own, for operator commands
+    run outside a server (stored JSON comes back parsed, not as response fragments)."""
+    conn = await AsyncConnection.connect(system_dsn, **_connect_options(statement_timeout_ms))
+    async with conn, conn.transaction():
+        yield Transaction(conn)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, None for anything else."""
+    return exc.sqlstate if isinstance(exc, psycopg.Error) else None
+
+
+DatabaseError = psycopg.Error
 _BEGIN_REQUEST = queries("session").begin_request
-_current: Database | None = None
-
-
-async def connect(app_dsn: str, **options: Any) -> Database:
-    global _current
-    database = Database(app_dsn, **options)
-    await database.open()
-    _current = database
-    return database
-
-
-async def disconnect() -> None:
-    global _current
-    if _current is not None:
-        await _current.dispose()
-        _current = None
-
-
-def current() -> Database:
-    if _current is None:
-        raise NotConnected("db.connect() has not been called")
-    return _current
-
-
-def tenant(principal: Principal) -> Any:
-    return current().tenant(principal)
-
-
-def anonymous() -> Any:
-    return current().anonymous()
-
-
-async def anonymous_statement(query: Query, **params: Any) -> Row | None:
-    return await current().anonymous_statement(query, **params)
-
-
-def system() -> Any:
-    return current().system()

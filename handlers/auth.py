@@ -8,10 +8,14 @@ from typing import Any
 import psycopg.errors
 from starlette.responses import Response
 
-import db
-from app import licensing, passwords, requests, responses, runtime, slugs, tokens
+from app import runtime
+from app.adapter import request
+from app.adapter.bearer import caller
+from app.auth import tokens
+from app.edge import responses
+from app.licensing import keys as license_keys
 from app.problems import Problem, not_found, unauthorized
-from app.security import caller
+from app.rules import slugs
 from db import queries
 
 Q = queries("auth")
@@ -33,7 +37,7 @@ def _session_expiry() -> datetime:
 
 
 async def signup(body: dict[str, Any]) -> Response:
-    password_hash = await passwords.hash_password(body["password"])
+    password_hash = await runtime.current().passwords.hash(body["password"])
     slug = slugs.slugify(body["organization_name"])
     for _attempt in range(3):
         try:
@@ -48,9 +52,9 @@ async def signup(body: dict[str, Any]) -> Response:
 
 
 async def _signup(body: dict[str, Any], password_hash: str, slug: str) -> Response:
-    license_key = licensing.new_license_key()
+    license_key = license_keys.new_license_key()
     refresh = tokens.new_secret()
-    async with db.anonymous() as tx:
+    async with runtime.current().database.anonymous() as tx:
         created = await tx.one(
             Q.signup,
             email=body["email"],
@@ -58,12 +62,12 @@ async def _signup(body: dict[str, Any], password_hash: str, slug: str) -> Respon
             full_name=body["full_name"],
             organization_name=body["organization_name"],
             slug=slug,
-            license_key_digest=licensing.key_digest(license_key),
-            license_key_prefix=licensing.key_prefix(license_key),
+            license_key_digest=license_keys.key_digest(license_key),
+            license_key_prefix=license_keys.key_prefix(license_key),
             refresh_digest=tokens.digest(refresh),
             session_expires_at=_session_expiry(),
-            user_agent=requests.user_agent(),
-            ip=requests.client_ip(),
+            user_agent=request.user_agent(),
+            ip=request.client_ip(),
         )
         assert created is not None
         org_id, user_id = created["organization_id"], created["user_id"]
@@ -73,7 +77,7 @@ async def _signup(body: dict[str, Any], password_hash: str, slug: str) -> Respon
         license_row = await tx.one(
             LICENSES.get_license, organization_id=org_id, license_id=created["license_id"]
         )
-    pair = tokens.issue_pair(
+    pair = runtime.current().tokens.pair(
         user_id=user_id,
         organization_id=org_id,
         session_id=created["session_id"],
@@ -90,19 +94,19 @@ async def _signup(body: dict[str, Any], password_hash: str, slug: str) -> Respon
 
 
 async def login(body: dict[str, Any]) -> Response:
-    found = await db.anonymous_statement(Q.find_login, email=body["email"])
+    found = await runtime.current().database.anonymous_statement(Q.find_login, email=body["email"])
     stored = found["password_hash"] if found else None
-    if not await passwords.verify_password(stored, body["password"]) or found is None:
+    if not await runtime.current().passwords.verify(stored, body["password"]) or found is None:
         raise _bad_login()
     if found["user_status"] != "ACTIVE" or not found["organization_live"]:
         raise _bad_login()
     new_hash = (
-        await passwords.hash_password(body["password"])
-        if passwords.needs_rehash(stored or "")
+        await runtime.current().passwords.hash(body["password"])
+        if runtime.current().passwords.needs_rehash(stored or "")
         else None
     )
     refresh = tokens.new_secret()
-    async with db.anonymous() as tx:
+    async with runtime.current().database.anonymous() as tx:
         if new_hash is not None:
             await tx.one(
                 Q.set_password_hash, user_id=found["user_id"], old_hash=stored, new_hash=new_hash
@@ -112,13 +116,13 @@ async def login(body: dict[str, Any]) -> Response:
             user_id=found["user_id"],
             refresh_digest=tokens.digest(refresh),
             expires_at=_session_expiry(),
-            user_agent=requests.user_agent(),
-            ip=requests.client_ip(),
+            user_agent=request.user_agent(),
+            ip=request.client_ip(),
         )
         tier = await tx.one(Q.organization_tier, organization_id=found["organization_id"])
     if opened is None or opened["session_id"] is None:
         raise _bad_login()
-    pair = tokens.issue_pair(
+    pair = runtime.current().tokens.pair(
         user_id=found["user_id"],
         organization_id=found["organization_id"],
         session_id=opened["session_id"],
@@ -130,7 +134,7 @@ async def login(body: dict[str, Any]) -> Response:
 
 async def refresh_tokens(body: dict[str, Any]) -> Response:
     refresh = tokens.new_secret()
-    async with db.anonymous() as tx:
+    async with runtime.current().database.anonymous() as tx:
         rotated = await tx.one(
             Q.rotate_refresh,
             old_digest=tokens.digest(body["refresh_token"]),
@@ -146,7 +150,7 @@ async def refresh_tokens(body: dict[str, Any]) -> Response:
     # Raised after the commit: a reuse revokes the session even though the caller gets a 401.
     if not live or rotated is None:
         raise unauthorized("The refresh token is not valid.")
-    pair = tokens.issue_pair(
+    pair = runtime.current().tokens.pair(
         user_id=rotated["user_id"],
         organization_id=rotated["organization_id"],
         session_id=rotated["session_id"],
@@ -158,7 +162,7 @@ async def refresh_tokens(body: dict[str, Any]) -> Response:
 
 async def logout() -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         await tx.run(
             Q.end_session,
             organization_id=principal.organization_id,
@@ -169,7 +173,7 @@ async def logout() -> Response:
 
 async def get_current_user() -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         user = await tx.one(
             USERS.get_user, organization_id=principal.organization_id, user_id=principal.user_id
         )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from starlette.responses import Response
 
-import db
-from app import audit, certificates, licensing, pagination, responses, roles, runtime
+from app import runtime
+from app.adapter.bearer import caller
+from app.edge import responses
+from app.licensing import certificates
+from app.licensing import keys as license_keys
 from app.problems import not_found
-from app.security import caller
-from db import Row, queries
+from app.rules import audit, pagination, roles
+from db import Jsonb, Row, queries
 
 Q = queries("licenses")
 # A known machine's last_seen_at is written at most this often, not on every validation.
@@ -21,7 +23,7 @@ SEEN_GRANULARITY = timedelta(seconds=60)
 
 async def list_licenses(limit: int = 20, cursor: str | None = None) -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         body = await pagination.keyset_page(
             tx,
             runtime.current().cursors,
@@ -37,7 +39,7 @@ async def list_licenses(limit: int = 20, cursor: str | None = None) -> Response:
 
 async def get_license(license_id: str) -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         found = await tx.one(
             Q.get_license, organization_id=principal.organization_id, license_id=license_id
         )
@@ -50,7 +52,7 @@ async def update_license(license_id: str, body: dict[str, Any]) -> Response:
     principal = caller()
     org = principal.organization_id
     metadata = body.get("metadata")
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         if await tx.one(Q.get_license, organization_id=org, license_id=license_id) is None:
             raise not_found("license")
         roles.require(tx.role, "ADMIN", "change licenses")
@@ -70,11 +72,11 @@ async def update_license(license_id: str, body: dict[str, Any]) -> Response:
 
 
 async def validate_license(body: dict[str, Any]) -> Response:
-    key_digest = licensing.key_digest(body["license_key"])
+    key_digest = license_keys.key_digest(body["license_key"])
     fingerprint = body.get("fingerprint")
     fpr = certificates.fingerprint_digest(fingerprint) if fingerprint is not None else None
     # One statement (pretenant.validate_license), so it runs as its own transaction.
-    row = await db.anonymous_statement(
+    row = await runtime.current().database.anonymous_statement(
         Q.validate_license,
         key_digest=key_digest,
         fingerprint_digest=fpr,

@@ -6,20 +6,20 @@ import uuid
 from typing import Any
 
 import psycopg.errors
-from psycopg.types.json import Jsonb
 from starlette.responses import Response
 
-import db
-from app import audit, responses, roles
+from app import runtime
+from app.adapter.bearer import caller
+from app.edge import responses
 from app.problems import Problem, not_found
-from app.security import caller
-from db import queries
+from app.rules import audit, roles
+from db import Jsonb, queries
 
 Q = queries("organizations")
 
 
 async def get_organization(organization_id: uuid.UUID) -> Response:
-    async with db.tenant(caller()) as tx:
+    async with runtime.current().database.tenant(caller()) as tx:
         organization = await tx.one(Q.get_organization, organization_id=organization_id)
     if organization is None:
         raise not_found("organization")
@@ -30,7 +30,7 @@ async def update_organization(organization_id: uuid.UUID, body: dict[str, Any]) 
     principal = caller()
     metadata = body.get("metadata")
     try:
-        async with db.tenant(principal) as tx:
+        async with runtime.current().database.tenant(principal) as tx:
             if await tx.one(Q.get_organization, organization_id=organization_id) is None:
                 raise not_found("organization")
             roles.require(tx.role, "ADMIN", "change the organization")
@@ -58,7 +58,7 @@ async def update_organization(organization_id: uuid.UUID, body: dict[str, Any]) 
 
 async def delete_organization(organization_id: uuid.UUID) -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         if await tx.one(Q.get_organization, organization_id=organization_id) is None:
             raise not_found("organization")
         roles.require(tx.role, "OWNER", "delete the organization")

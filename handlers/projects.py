@@ -6,21 +6,22 @@ import uuid
 from typing import Any
 
 import psycopg.errors
-from psycopg.types.json import Jsonb
 from starlette.responses import Response
 
-import db
-from app import audit, pagination, responses, roles, runtime
+from app import runtime
+from app.adapter.bearer import caller
+from app.auth.verifier import Principal
+from app.edge import responses
 from app.problems import Problem, forbidden, not_found
-from app.security import Principal, caller
-from db import Row, Transaction, queries
+from app.rules import audit, pagination, roles
+from db import Jsonb, Row, Transaction, queries
 
 Q = queries("projects")
 
 
 async def list_projects(limit: int = 20, cursor: str | None = None) -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         body = await pagination.keyset_page(
             tx,
             runtime.current().cursors,
@@ -37,7 +38,7 @@ async def list_projects(limit: int = 20, cursor: str | None = None) -> Response:
 async def create_project(body: dict[str, Any]) -> Response:
     principal = caller()
     try:
-        async with db.tenant(principal) as tx:
+        async with runtime.current().database.tenant(principal) as tx:
             roles.require(tx.role, "MEMBER", "create projects")
             project = await tx.one(
                 Q.create_project,
@@ -59,7 +60,7 @@ async def create_project(body: dict[str, Any]) -> Response:
 
 async def get_project(project_id: str) -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         project = await tx.one(
             Q.get_project, organization_id=principal.organization_id, project_id=project_id
         )
@@ -73,7 +74,7 @@ async def update_project(project_id: str, body: dict[str, Any]) -> Response:
     org = principal.organization_id
     metadata = body.get("metadata")
     try:
-        async with db.tenant(principal) as tx:
+        async with runtime.current().database.tenant(principal) as tx:
             target = await _find(tx, org, project_id)
             _require_can_change(tx.role, principal, target)
             project = await tx.one(
@@ -99,7 +100,7 @@ async def update_project(project_id: str, body: dict[str, Any]) -> Response:
 async def delete_project(project_id: str) -> Response:
     principal = caller()
     org = principal.organization_id
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         target = await _find(tx, org, project_id)
         _require_can_change(tx.role, principal, target)
         if await tx.run(Q.delete_project, organization_id=org, project_id=project_id) == 0:

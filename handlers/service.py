@@ -6,8 +6,8 @@ import time
 
 from starlette.responses import Response
 
-import db
-from app import responses, runtime
+from app import runtime
+from app.edge import responses
 from db import migrations, queries
 
 Q = queries("service")
@@ -26,7 +26,7 @@ async def get_readiness() -> Response:
     database = {"ok": True, "detail": "reachable"}
     migration = {"ok": False, "current": None, "expected": _EXPECTED_SCHEMA}
     try:
-        row = await db.anonymous_statement(Q.schema_version)
+        row = await runtime.current().database.anonymous_statement(Q.schema_version)
         current = row["current"] if row else None
         migration = {
             "ok": current == _EXPECTED_SCHEMA,

@@ -6,21 +6,22 @@ import uuid
 from typing import Any
 
 import psycopg.errors
-from psycopg.types.json import Jsonb
 from starlette.responses import Response
 
-import db
-from app import audit, pagination, passwords, responses, roles, runtime
+from app import runtime
+from app.adapter.bearer import caller
+from app.auth.verifier import Principal
+from app.edge import responses
 from app.problems import Problem, forbidden, not_found
-from app.security import Principal, caller
-from db import Row, Transaction, queries
+from app.rules import audit, pagination, roles
+from db import Jsonb, Row, Transaction, queries
 
 Q = queries("users")
 
 
 async def list_users(limit: int = 20, cursor: str | None = None) -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         body = await pagination.keyset_page(
             tx,
             runtime.current().cursors,
@@ -36,9 +37,9 @@ async def list_users(limit: int = 20, cursor: str | None = None) -> Response:
 
 async def create_user(body: dict[str, Any]) -> Response:
     principal = caller()
-    password_hash = await passwords.hash_password(body["password"])
+    password_hash = await runtime.current().passwords.hash(body["password"])
     try:
-        async with db.tenant(principal) as tx:
+        async with runtime.current().database.tenant(principal) as tx:
             roles.require(tx.role, "ADMIN", "add users")
             roles.require_can_assign(tx.role, body["role"])
             user = await tx.one(
@@ -61,7 +62,7 @@ async def create_user(body: dict[str, Any]) -> Response:
 
 async def get_user(user_id: str) -> Response:
     principal = caller()
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         user = await tx.one(Q.get_user, organization_id=principal.organization_id, user_id=user_id)
     if user is None:
         raise not_found("user")
@@ -71,7 +72,7 @@ async def get_user(user_id: str) -> Response:
 async def update_user(user_id: str, body: dict[str, Any]) -> Response:
     principal = caller()
     org = principal.organization_id
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         target = await _locked(tx, org, user_id)
         new_role: str = body.get("role") or target["role"]
         new_status: str = body.get("status") or target["status"]
@@ -125,7 +126,7 @@ async def update_user(user_id: str, body: dict[str, Any]) -> Response:
 async def delete_user(user_id: str) -> Response:
     principal = caller()
     org = principal.organization_id
-    async with db.tenant(principal) as tx:
+    async with runtime.current().database.tenant(principal) as tx:
         target = await _locked(tx, org, user_id)
         if not _is_self(principal, user_id):
             roles.require_can_manage(tx.role, target["role"])

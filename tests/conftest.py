@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,8 +11,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from app.config import Settings
+from app.config import PasswordHashing, Settings
 from db import embedded
+
+# argon2id at its smallest: the suite hashes hundreds of passwords.
+CHEAP_HASHING = PasswordHashing(time_cost=1, memory_kib=8, parallelism=1)
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,9 @@ def database(make_database: Callable[[], TestDatabase]) -> TestDatabase:
 
 @pytest.fixture(scope="session")
 def app_settings(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The server as production runs it (app role, no admin URL), plus response validation."""
-    return Settings.from_env(
+    """The server as production runs it (app role, no admin URL), plus response validation,
+    and passwords hashed at a test's cost (tests/app/test_passwords.py checks production's)."""
+    settings = Settings.from_env(
         {
             "DATABASE_URL": database.app_dsn,
             "DATABASE_SYSTEM_URL": database.system_dsn,
@@ -86,6 +91,7 @@ def app_settings(database: TestDatabase, tmp_path_factory: pytest.TempPathFactor
             "RATE_LIMIT_STANDARD": "100000/minute",
         }
     )
+    return dataclasses.replace(settings, password_hashing=CHEAP_HASHING)
 
 
 @pytest.fixture(scope="session")

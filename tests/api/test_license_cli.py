@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app import license_admin
+from app.licensing.tiers import DEFAULT_FEATURES
+from app.ops import license_admin
 from tests.api.conftest import Account
 from tests.conftest import TestDatabase
 
@@ -72,7 +73,7 @@ def test_issue_prints_the_key_once_and_stores_only_its_digest(
     assert issued["seats"] == 25
     assert issued["seats_used"] == 0
     assert issued["machine_bound"] is True
-    assert issued["features"] == license_admin.DEFAULT_FEATURES["PRO"]
+    assert issued["features"] == list(DEFAULT_FEATURES["PRO"])
     assert issued["organization_id"] == owner.org_id
     starts = datetime.fromisoformat(issued["starts_at"])
     assert datetime.fromisoformat(issued["expires_at"]) - starts == timedelta(days=365)

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.testclient import TestClient
 
-from app import certificates, runtime
-from app.keys import SigningKey
+from app.auth.keys import SigningKey
+from app.licensing import certificates
 from tests.api.conftest import Account
 from tests.api.test_license_cli import issue, license_cli, validate
 from tests.conftest import TestDatabase
@@ -481,7 +481,7 @@ def test_the_certificate_never_outlives_the_license(
 
 
 def test_an_expired_certificate_fails(client: TestClient) -> None:
-    keys = runtime.current().keys
+    keys = client.app.runtime.keys  # type: ignore[attr-defined]
     issued_at = datetime.now(UTC) - timedelta(days=8)
     certificate = certificates.issue(
         keys.license_key,

@@ -1,6 +1,7 @@
 """Settings from the environment."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,13 +38,22 @@ def test_values_are_read_and_checked() -> None:
         Settings.from_env({"CODITECT_VALIDATE_RESPONSES": "maybe"})
 
 
-def test_the_response_validator_is_in_the_stack_only_when_it_validates() -> None:
+def test_the_response_validator_is_in_the_stack_only_when_it_validates(tmp_path: Path) -> None:
     from connexion.middleware.response_validation import ResponseValidationMiddleware
 
-    from app.main import middlewares_for
+    from app.edge.ratelimit import EdgeHeadersMiddleware
+    from app.main import create_app
 
-    on = middlewares_for(Settings.from_env({"CODITECT_VALIDATE_RESPONSES": "true"}))
-    off = middlewares_for(Settings.from_env({}))
+    def stack(validate: str) -> list[Any]:
+        env = {"CODITECT_VALIDATE_RESPONSES": validate, "CODITECT_DATA_DIR": str(tmp_path)}
+        return [
+            getattr(m, "func", m) for m in create_app(Settings.from_env(env)).middleware.middlewares
+        ]
+
+    on, off = stack("true"), stack("false")
     assert ResponseValidationMiddleware in on
     assert ResponseValidationMiddleware not in off
-    assert len(on) == len(off) + 1
+    # The edge headers are stamped a second time inside the stack only for that validator.
+    assert EdgeHeadersMiddleware in on
+    assert EdgeHeadersMiddleware not in off
+    assert len(on) == len(off) + 2

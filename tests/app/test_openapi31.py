@@ -10,8 +10,9 @@ from connexion import AsyncApp
 from connexion.exceptions import InvalidSpecification
 from starlette.testclient import TestClient
 
-from app import openapi31
-from app.errors import render_problem
+from app import adapter
+from app.adapter import openapi31
+from app.adapter.errors import render_problem
 from app.problems import Problem
 
 SPEC: dict[str, Any] = {
@@ -78,10 +79,16 @@ async def echo(body: dict[str, Any], limit: int | None = None) -> tuple[Any, int
     return reply, 200, {"Content-Type": "application/json"}
 
 
+# The validators the test application below compiles, to count them.
+COMPILED = openapi31.CompiledValidators()
+
+
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    openapi31.install()
-    app = AsyncApp(__name__, validator_map=openapi31.VALIDATOR_MAP, strict_validation=True)
+    adapter.install()
+    app = AsyncApp(
+        __name__, validator_map=openapi31.validator_map(COMPILED), strict_validation=True
+    )
     app.add_api(copy.deepcopy(SPEC), validate_responses=True)
     for error in (Exception, Problem):
         app.add_error_handler(error, render_problem)
@@ -142,10 +149,10 @@ def test_response_validation_uses_the_same_validators(client: TestClient) -> Non
 
 def test_validators_are_compiled_once(client: TestClient) -> None:
     post(client, {"kind": "echo", "note": "x"}, "?limit=2")
-    before = len(openapi31.compiled)
+    before = len(COMPILED)
     for _ in range(5):
         post(client, {"kind": "echo", "note": "x"}, "?limit=2")
-    assert len(openapi31.compiled) == before > 0
+    assert len(COMPILED) == before > 0
 
 
 def test_an_invalid_31_document_is_refused() -> None:
@@ -193,7 +200,7 @@ COMPONENTS = {
 def test_a_body_schema_that_is_a_reference_is_compiled_as_its_target() -> None:
     # The shape Connexion hands over: the operation's $ref with the components attached.
     schema = {"$ref": "#/components/schemas/Outer", "components": COMPONENTS}
-    validator = openapi31.compiled(schema)
+    validator = openapi31.CompiledValidators()(schema)
     assert validator.schema is COMPONENTS["schemas"]["Outer"]
     assert validator.is_valid({"inner": 2})
     # References inside the target still resolve against the whole document.
@@ -210,7 +217,7 @@ def test_other_schemas_with_a_reference_are_compiled_whole() -> None:
         {"$ref": "#/components/schemas/Missing", "components": COMPONENTS},
         {"$ref": "other.json#/components/schemas/Inner", "components": COMPONENTS},
     ):
-        assert openapi31.compiled(schema).schema is schema
+        assert openapi31.CompiledValidators()(schema).schema is schema
 
 
 @pytest.mark.parametrize(
@@ -228,7 +235,7 @@ def test_other_schemas_with_a_reference_are_compiled_whole() -> None:
     ],
 )
 def test_patterns_anchor_as_ecma_262(pattern: str, instance: str, matches: bool) -> None:
-    validator = openapi31.compiled({"type": "string", "pattern": pattern})
+    validator = openapi31.CompiledValidators()({"type": "string", "pattern": pattern})
     assert validator.is_valid(instance) is matches
 
 

@@ -15,16 +15,17 @@ from connexion.lifecycle import ConnexionRequest
 from connexion.operations import OpenAPIOperation
 from connexion.spec import Specification
 
-from app import openapi31, spec
-from app.operations import RAW_BODY_KEY, ArgumentPlan
-from app.resolver import TagResolver
+from app import adapter
+from app.adapter.operations import RAW_BODY_KEY, ArgumentPlan
+from app.adapter.resolver import TagResolver
+from app.edge import spec
 
 BIG = 12345678901234567890123  # beyond 64 bits: orjson would not keep it exact
 DOCUMENT = b'{"name": "n", "big": %d}' % BIG
 
 
 def spec_operations() -> Iterator[tuple[str, OpenAPIOperation]]:
-    openapi31.install()
+    adapter.install()
     for document in spec.split(spec.load()):
         specification = Specification.from_dict(document)
         for path, item in specification["paths"].items():

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import pytest
 from argon2 import PasswordHasher
 
-from app import passwords
+from app.auth import passwords
+from app.config import PasswordHashing, Settings
 
 
-def test_concurrent_hashing_uses_at_most_the_dedicated_threads(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_concurrent_hashing_uses_at_most_the_dedicated_threads() -> None:
     seen: set[str] = set()
 
     class Recording(PasswordHasher):
@@ -21,19 +19,26 @@ def test_concurrent_hashing_uses_at_most_the_dedicated_threads(
             seen.add(threading.current_thread().name)
             return super().hash(password, salt=salt)
 
-    monkeypatch.setattr(
-        passwords, "HASHER", Recording(time_cost=1, memory_cost=1024, parallelism=1)
-    )
+    hashing = passwords.Passwords(PasswordHashing(time_cost=1, memory_kib=1024))
+    hashing.hasher = Recording(time_cost=1, memory_cost=1024, parallelism=1)
 
     async def burst() -> list[str]:
         loop_thread = threading.current_thread().name
-        hashes = await asyncio.gather(*(passwords.hash_password(f"pw-{i}") for i in range(12)))
+        hashes = await asyncio.gather(*(hashing.hash(f"pw-{i}") for i in range(12)))
         assert loop_thread not in seen
         return hashes
 
     hashes = asyncio.run(burst())
     assert len(set(hashes)) == 12
-    assert all(passwords.HASHER.verify(h, f"pw-{i}") for i, h in enumerate(hashes))
+    assert all(hashing.hasher.verify(h, f"pw-{i}") for i, h in enumerate(hashes))
     assert seen
     assert all(name.startswith("argon2") for name in seen)
     assert len(seen) <= passwords.HASH_THREADS
+
+
+def test_production_hashes_use_owasp_argon2id_parameters() -> None:
+    # The tests' servers hash cheaply; what production runs with is the default, and the
+    # environment cannot lower it.
+    settings = Settings.from_env({"PASSWORD_HASH_MEMORY_KIB": "8", "ARGON2_TIME_COST": "1"})
+    stored = asyncio.run(passwords.Passwords(settings.password_hashing).hash("pw"))
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), stored

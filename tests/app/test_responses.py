@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from app.responses import encode
+from app.edge.responses import encode
 
 
 def test_uuids_and_times_are_rfc3339_strings() -> None:

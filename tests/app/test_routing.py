@@ -12,7 +12,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.testclient import TestClient
 
-from app.routing import literal_routes, resolve, route_prefixes
+from app.adapter.routing import literal_routes, resolve, route_prefixes
 
 
 async def endpoint(*_: Any) -> None: ...

@@ -40,11 +40,10 @@ def test_readyz_reports_database_and_migrations(client: TestClient) -> None:
 
 
 def test_jwks_serves_public_keys_that_verify_our_signatures(client: TestClient) -> None:
-    from app import runtime
-
     keys = client.get("/.well-known/jwks.json").json()["keys"]
-    token_key = runtime.current().keys.token_key
-    assert {k["kid"] for k in keys} >= {token_key.kid, runtime.current().keys.license_key.kid}
+    served = client.app.runtime.keys  # type: ignore[attr-defined]
+    token_key = served.token_key
+    assert {k["kid"] for k in keys} >= {token_key.kid, served.license_key.kid}
     signed = jwt.encode(
         {"x": 1}, token_key.private, algorithm="EdDSA", headers={"kid": token_key.kid}
     )

@@ -12,9 +12,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.keys import KeySet, SigningKey, load_keyset, thumbprint
+from app.auth.keys import KeySet, SigningKey, thumbprint
+from app.auth.verifier import TokenVerifier
 from app.problems import Problem, unauthorized
-from app.security import TokenVerifier
 
 ISS, AUD = "https://issuer.test", "aud-test"
 
@@ -54,12 +54,11 @@ def verifier(keys: KeySet) -> TokenVerifier:
     return TokenVerifier(keys, issuer=ISS, audience=AUD)
 
 
-def rejected(verifier: TokenVerifier, token: str) -> bool:
+def assert_rejected(verifier: TokenVerifier, token: str) -> None:
     with pytest.raises(Problem) as caught:
         verifier.verify(token)
     assert caught.value.status == 401
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
-    return True
 
 
 def test_a_token_signed_by_the_current_or_a_retired_key_verifies(
@@ -75,10 +74,10 @@ def test_a_token_signed_by_the_current_or_a_retired_key_verifies(
 def test_foreign_key_license_key_and_unknown_kid_are_rejected(
     keys: KeySet, verifier: TokenVerifier
 ) -> None:
-    assert rejected(verifier, sign(new_key(), claims()))
-    assert rejected(verifier, sign(keys.license_key, claims()))
+    assert_rejected(verifier, sign(new_key(), claims()))
+    assert_rejected(verifier, sign(keys.license_key, claims()))
     foreign = new_key()
-    assert rejected(
+    assert_rejected(
         verifier,
         jwt.encode(
             claims(), foreign.private, algorithm="EdDSA", headers={"kid": keys.token_key.kid}
@@ -94,25 +93,25 @@ def test_alg_none_and_hs256_confusion_are_rejected(keys: KeySet, verifier: Token
 
     header = b64(json.dumps({"alg": "none", "kid": keys.token_key.kid}).encode())
     body = b64(json.dumps(claims()).encode())
-    assert rejected(verifier, f"{header}.{body}.")
+    assert_rejected(verifier, f"{header}.{body}.")
     public_x = keys.token_key.jwk()["x"].encode()
     forged = jwt.encode(claims(), public_x, algorithm="HS256", headers={"kid": keys.token_key.kid})
-    assert rejected(verifier, forged)
+    assert_rejected(verifier, forged)
 
 
 @pytest.mark.parametrize("missing", ["iss", "aud", "sub", "sid", "org", "exp", "iat", "jti"])
 def test_every_claim_is_required(keys: KeySet, verifier: TokenVerifier, missing: str) -> None:
-    assert rejected(verifier, sign(keys.token_key, claims(**{missing: None})))
+    assert_rejected(verifier, sign(keys.token_key, claims(**{missing: None})))
 
 
 def test_expiry_issuer_audience_and_garbage(keys: KeySet, verifier: TokenVerifier) -> None:
     now = int(time.time())
-    assert rejected(verifier, sign(keys.token_key, claims(exp=now - 120, iat=now - 1000)))
-    assert rejected(verifier, sign(keys.token_key, claims(iss="https://evil.test")))
-    assert rejected(verifier, sign(keys.token_key, claims(aud="other")))
-    assert rejected(verifier, sign(keys.token_key, claims(sub="not-a-uuid")))
+    assert_rejected(verifier, sign(keys.token_key, claims(exp=now - 120, iat=now - 1000)))
+    assert_rejected(verifier, sign(keys.token_key, claims(iss="https://evil.test")))
+    assert_rejected(verifier, sign(keys.token_key, claims(aud="other")))
+    assert_rejected(verifier, sign(keys.token_key, claims(sub="not-a-uuid")))
     for garbage in ["", "a.b.c", "x" * 50, "..", "eyJhbGciOiJFZERTQSJ9.e30.AAAA"]:
-        assert rejected(verifier, garbage)
+        assert_rejected(verifier, garbage)
 
 
 def test_small_clock_skew_is_allowed(keys: KeySet, verifier: TokenVerifier) -> None:
@@ -121,8 +120,8 @@ def test_small_clock_skew_is_allowed(keys: KeySet, verifier: TokenVerifier) -> N
 
 
 def test_development_keys_are_generated_once_and_reused(tmp_path: Path) -> None:
-    first = load_keyset(tmp_path, None, None)
-    second = load_keyset(tmp_path, None, None)
+    first = KeySet.load(tmp_path, None, None)
+    second = KeySet.load(tmp_path, None, None)
     assert first.token_key.kid == second.token_key.kid
     assert first.license_key.kid != first.token_key.kid
     assert (tmp_path / "keys" / "jwt-ed25519.pem").stat().st_mode & 0o077 == 0
@@ -139,7 +138,7 @@ def test_the_jwks_serves_the_current_and_retired_keys_and_rotation_keeps_tokens_
     assert {k["kid"] for k in after.jwks()["keys"]} == {new.kid, old.kid, license_key.kid}
     assert TokenVerifier(after, issuer=ISS, audience=AUD).verify(token)
     retired = KeySet(token_key=new, license_key=license_key)
-    assert rejected(TokenVerifier(retired, issuer=ISS, audience=AUD), token)
+    assert_rejected(TokenVerifier(retired, issuer=ISS, audience=AUD), token)
     assert before.token_key.kid != after.token_key.kid
 
 
@@ -162,7 +161,7 @@ def test_a_remembered_token_still_expires(
     monkeypatch.setattr(time, "time", lambda: now + 60 + 29.0)
     assert verifier.verify(token) is first
     monkeypatch.setattr(time, "time", lambda: now + 60 + 31.0)
-    assert rejected(verifier, token)
+    assert_rejected(verifier, token)
     assert rechecked == [token]
 
 
@@ -170,9 +169,9 @@ def test_only_verified_tokens_are_remembered_and_memory_is_bounded(
     keys: KeySet, verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     forged = sign(new_key(), claims())
-    assert rejected(verifier, forged)
-    assert rejected(verifier, forged)
-    monkeypatch.setattr("app.security.VERIFIED_CACHE_SIZE", 3)
+    assert_rejected(verifier, forged)
+    assert_rejected(verifier, forged)
+    monkeypatch.setattr("app.auth.verifier.VERIFIED_CACHE_SIZE", 3)
     tokens = [sign(keys.token_key, claims()) for _ in range(5)]
     principals = [verifier.verify(t) for t in tokens]
     checks = 0

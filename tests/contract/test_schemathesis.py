@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app import spec
+from app.edge import spec
 from tests.conftest import TestDatabase
 from tests.servers import UNLIMITED, running_server
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from app import openapi31, problems, spec
-from app.resolver import handler_name
+from app import problems
+from app.adapter import openapi31
+from app.adapter.resolver import handler_name
+from app.edge import spec
 
 OPERATIONS = {
     "auth": {"signup", "login", "logout", "refreshTokens", "getCurrentUser"},

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app import spec
+from app.edge import spec
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(

@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from app import spec
+from app.edge import spec
 from tests.conftest import TestDatabase
 from tests.servers import UNLIMITED, running_server
 

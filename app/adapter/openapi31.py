@@ -1,5 +1,5 @@
-"""OpenAPI 3.1 for Connexion 3: spec checked by openapi-spec-validator, JSON Schema 2020-12
-validators compiled once per schema, and 400 problems (not 500s) for undecodable bodies."""
+"""OpenAPI 3.1 for Connexion 3: JSON Schema 2020-12 validators compiled once per schema, the
+spec check install() uses, and 400 problems (not 500s) for undecodable bodies."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import InvalidSpecification, NonConformingResponseBody
 from connexion.lifecycle import ConnexionRequest
-from connexion.operations import OpenAPIOperation
-from connexion.spec import OpenAPISpecification
 from connexion.validators import (
     AbstractRequestBodyValidator,
     JSONResponseBodyValidator,
@@ -27,7 +25,7 @@ from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from starlette.types import Scope
 
-from app.operations import RAW_BODY_KEY
+from app.adapter.operations import RAW_BODY_KEY
 from app.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -118,8 +116,6 @@ class CompiledValidators:
         return len(self._compiled)
 
 
-compiled = CompiledValidators()
-
 _COMPONENT_REF = re.compile(r"#/components/schemas/([A-Za-z0-9_.-]+)")
 
 
@@ -139,42 +135,6 @@ def validate_spec(spec: Mapping[str, Any]) -> None:
         validate_openapi(dict(spec))
     except OpenAPIValidationError as e:
         raise InvalidSpecification(str(e)) from e
-
-
-_installed = False
-
-
-def install() -> None:
-    """Make Connexion accept 3.1 documents, checked by openapi-spec-validator instead of its
-    bundled 3.0 meta-schema (upstream connexion issue #1396)."""
-    global _installed
-    if _installed:
-        return
-    original = OpenAPISpecification._validate_spec.__func__
-
-    def _validate_spec(cls: type, spec: dict[str, Any]) -> None:
-        if str(spec.get("openapi", "")).startswith("3.1."):
-            validate_spec(spec)
-        else:
-            original(cls, spec)
-
-    OpenAPISpecification._validate_spec = classmethod(_validate_spec)
-    OpenAPIOperation.body_definition = _remembered(OpenAPIOperation.body_definition)
-    _installed = True
-
-
-def _remembered(body_definition: Any) -> Any:
-    """Connexion re-derives an operation's body definition (a media-type lookup by wildcard
-    matching, and a merged copy) five times per request; the spec does not change, and
-    every caller only reads the result, so each answer is kept on the operation."""
-
-    def remembered(self: OpenAPIOperation, content_type: str | None = None) -> Any:
-        known = self.__dict__.setdefault("_body_definitions", {})
-        if content_type not in known:
-            known[content_type] = body_definition(self, content_type)
-        return known[content_type]
-
-    return remembered
 
 
 def _field(path: Iterable[Any], prefix: str) -> str:
@@ -214,6 +174,8 @@ def _raise_invalid(errors: list[dict[str, str]]) -> None:
 class JSONBodyValidator(AbstractRequestBodyValidator):
     """Request bodies: parsed with orjson, validated by a compiled 2020-12 validator."""
 
+    compiled: CompiledValidators  # the application's own, set by validator_map()
+
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
         if not raw:
@@ -235,12 +197,14 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
                 "A JSON request body is required.",
                 errors=[{"field": "body", "message": "is required"}],
             )
-        _raise_invalid(field_errors(compiled(self._schema).iter_errors(body), "body"))
+        _raise_invalid(field_errors(self.compiled(self._schema).iter_errors(body), "body"))
         return None
 
 
 class Parameter31Validator(ParameterValidator):
     """Parameters validated by compiled 2020-12 validators, reporting every failing field."""
+
+    compiled: CompiledValidators
 
     def validate(self, scope: Scope) -> None:
         # With no parameters defined, only the strict check of the query string can fail.
@@ -275,16 +239,20 @@ class Parameter31Validator(ParameterValidator):
                         errors.append({"field": f"{location}.{name}", "message": "is required"})
                     continue
                 schema = param.get("schema", {})
-                errors += field_errors(compiled(schema).iter_errors(value), f"{location}.{name}")
+                errors += field_errors(
+                    self.compiled(schema).iter_errors(value), f"{location}.{name}"
+                )
         _raise_invalid(errors)
 
 
 class JSONResponseValidator(JSONResponseBodyValidator):
     """Response bodies (tests only): the same compiled 2020-12 validators."""
 
+    compiled: CompiledValidators
+
     @property
     def validator(self) -> Validator:
-        return compiled(self._schema)
+        return self.compiled(self._schema)
 
     def _validate(self, body: Any) -> None:
         errors = field_errors(self.validator.iter_errors(body), "body")
@@ -293,8 +261,16 @@ class JSONResponseValidator(JSONResponseBodyValidator):
             raise NonConformingResponseBody(detail=f"Response body does not conform: {errors}")
 
 
-VALIDATOR_MAP: dict[str, Any] = {
-    "parameter": Parameter31Validator,
-    "body": MediaTypeDict({"*/*json": JSONBodyValidator}),
-    "response": MediaTypeDict({"*/*json": JSONResponseValidator}),
-}
+def validator_map(compiled: CompiledValidators | None = None) -> dict[str, Any]:
+    """Connexion's validator map for one application, sharing one cache of compiled validators."""
+    if compiled is None:
+        compiled = CompiledValidators()
+
+    def bound(cls: type) -> type:
+        return type(cls.__name__, (cls,), {"compiled": compiled})
+
+    return {
+        "parameter": bound(Parameter31Validator),
+        "body": MediaTypeDict({"*/*json": bound(JSONBodyValidator)}),
+        "response": MediaTypeDict({"*/*json": bound(JSONResponseValidator)}),
+    }

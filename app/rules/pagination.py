@@ -83,17 +83,10 @@ async def keyset_page(
 ) -> dict[str, Any]:
     """One page of a list ordered by (created_at, id) descending: `first` starts the list,
     `after` continues below the cursor's row; both take :organization_id and :limit."""
-    if cursor is None:
-        rows = await tx.all(first, organization_id=organization_id, limit=limit + 1)
-    else:
-        after_created_at, after_id = codec.decode(kind, organization_id, cursor)
-        rows = await tx.all(
-            after,
-            organization_id=organization_id,
-            after_created_at=after_created_at,
-            after_id=after_id,
-            limit=limit + 1,
-        )
+    after_key = codec.decode(kind, organization_id, cursor) if cursor is not None else None
+    rows = await tx.keyset(
+        first, after, after_key=after_key, organization_id=organization_id, limit=limit + 1
+    )
     return page(
         rows, limit, lambda row: codec.encode(kind, organization_id, row["created_at"], row["id"])
     )

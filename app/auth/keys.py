@@ -113,16 +113,18 @@ class KeySet:
         keys = [self.token_key, *self.retired_token_keys, self.license_key]
         return {"keys": [k.jwk() for k in keys]}
 
-
-def load_keyset(
-    data_dir: Path,
-    token_key_file: Path | None,
-    license_key_file: Path | None,
-    retired_token_key_files: tuple[Path, ...] = (),
-) -> KeySet:
-    keys_dir = data_dir / "keys"
-    return KeySet(
-        token_key=load_or_generate(token_key_file, keys_dir / "jwt-ed25519.pem"),
-        license_key=load_or_generate(license_key_file, keys_dir / "license-ed25519.pem"),
-        retired_token_keys=tuple(load_pem(p) for p in retired_token_key_files),
-    )
+    @classmethod
+    def load(
+        cls,
+        data_dir: Path,
+        token_key_file: Path | None,
+        license_key_file: Path | None,
+        retired_token_key_files: tuple[Path, ...] = (),
+    ) -> KeySet:
+        """The configured PEM files; without them, development keys kept in the data dir."""
+        keys_dir = data_dir / "keys"
+        return cls(
+            token_key=load_or_generate(token_key_file, keys_dir / "jwt-ed25519.pem"),
+            license_key=load_or_generate(license_key_file, keys_dir / "license-ed25519.pem"),
+            retired_token_keys=tuple(load_pem(p) for p in retired_token_key_files),
+        )

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from app.problems import PROBLEM_JSON, Problem
+
 JSON = "application/json"
 
 
@@ -42,3 +44,12 @@ def text(body: str, status: int = 200, media_type: str = "text/plain; version=0.
 
 def empty(status: int = 204) -> Response:
     return Response(status_code=status)
+
+
+def problem(problem: Problem, *, instance: str | None, request_id: str | None) -> Response:
+    return Response(
+        orjson.dumps(problem.body(instance=instance, request_id=request_id)),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_JSON,
+    )

@@ -1,33 +1,40 @@
-"""Edge middleware that runs before routing: request ids; bodies as Connexion expects them."""
+"""Edge middleware that runs before routing: request context, wrong methods, body limits."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import context
+from app.edge.spec import AllowedMethods
 from app.problems import Problem
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-class RequestIdMiddleware:
-    """Adopts a sane incoming X-Request-Id or makes one; every response carries it."""
+class RequestContextMiddleware:
+    """Outermost: says which application serves the request (its runtime), and adopts a sane
+    incoming X-Request-Id or makes one; every response carries it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, runtime: object) -> None:
         self.app = app
+        self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        serving = context.runtime.set(self.runtime)
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                context.runtime.reset(serving)
             return
         incoming = Headers(scope=scope).get("x-request-id", "")
         request_id = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        token = context.request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -37,7 +44,24 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            request_id_var.reset(token)
+            context.request_id.reset(token)
+            context.runtime.reset(serving)
+
+
+class LiteralPathGuard:
+    """405 for a wrong method on a fixed path that a templated path would otherwise capture
+    (PATCH /licenses/validate must not be routed as PATCH /licenses/{license_id})."""
+
+    def __init__(self, app: ASGIApp, allowed: AllowedMethods) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            methods = self.allowed.literal.get(scope["path"])
+            if methods is not None and scope["method"] not in methods:
+                raise HTTPException(405)
+        await self.app(scope, receive, send)
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

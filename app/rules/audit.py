@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
-from app.middleware import request_id_var
-from db import Principal, Transaction, queries
+from app import context
+from db import Jsonb, Principal, Transaction, queries
 
 _RECORD = queries("audit").record_audit
 
@@ -31,7 +29,7 @@ async def record(
         target_type=target_type,
         target_id=target_id,
         detail=Jsonb(detail or {}),
-        request_id=request_id_var.get(),
+        request_id=context.request_id.get(),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from app.keys import SigningKey
+from app.auth.keys import SigningKey
 
 
 def new_secret(prefix: str = "") -> str:
@@ -65,27 +65,33 @@ def access_token(
     return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
 
 
-def issue_pair(
-    *,
-    user_id: uuid.UUID,
-    organization_id: uuid.UUID,
-    session_id: uuid.UUID,
-    refresh_token: str,
-    tier: str | None = None,
-) -> TokenPair:
-    """An access token for a session whose refresh token the caller just stored."""
-    from app import runtime
+class TokenIssuer:
+    """Signs the access tokens of this server's sessions: current key, issuer, audience, TTL."""
 
-    current = runtime.current()
-    settings = current.settings
-    token = access_token(
-        current.keys.token_key,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        user_id=user_id,
-        organization_id=organization_id,
-        session_id=session_id,
-        ttl_s=settings.access_token_ttl_s,
-        tier=tier,
-    )
-    return TokenPair(token, refresh_token, settings.access_token_ttl_s)
+    def __init__(self, key: SigningKey, *, issuer: str, audience: str, ttl_s: int) -> None:
+        self.key = key
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_s = ttl_s
+
+    def pair(
+        self,
+        *,
+        user_id: uuid.UUID,
+        organization_id: uuid.UUID,
+        session_id: uuid.UUID,
+        refresh_token: str,
+        tier: str | None = None,
+    ) -> TokenPair:
+        """An access token for a session whose refresh token the caller just stored."""
+        token = access_token(
+            self.key,
+            issuer=self.issuer,
+            audience=self.audience,
+            user_id=user_id,
+            organization_id=organization_id,
+            session_id=session_id,
+            ttl_s=self.ttl_s,
+            tier=tier,
+        )
+        return TokenPair(token, refresh_token, self.ttl_s)

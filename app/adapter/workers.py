@@ -3,12 +3,16 @@ connections across them instead of letting the first worker to wake accept a who
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 from typing import Any
 
+import uvicorn
 from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
+
+log = logging.getLogger(__name__)
 
 
 def reuse_port_supported(port: int) -> bool:
@@ -48,3 +52,23 @@ class ReusePortMultiprocess(Multiprocess):
     @sockets.setter
     def sockets(self, _value: Any) -> None:
         pass
+
+
+def serve(factory: str, *, host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve the application `factory` builds, with one socket per worker where it helps."""
+    options: dict[str, Any] = dict(
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="auto",
+        http="auto",
+        proxy_headers=True,
+        server_header=False,
+        log_level=log_level,
+    )
+    if workers > 1 and reuse_port_supported(port):
+        log.info("serving on http://%s:%d, %d workers (SO_REUSEPORT)", host, port, workers)
+        ReusePortMultiprocess(Config(factory, **options)).run()
+    else:
+        uvicorn.run(factory, **options)

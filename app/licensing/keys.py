@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.tokens import digest, new_secret
+from app.auth.tokens import digest, new_secret
 
 KEY_PREFIX = "cdt_live_"
 VISIBLE_CHARS = 12

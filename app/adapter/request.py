@@ -1,4 +1,4 @@
-"""Facts about the current HTTP request that handlers record (client address, user agent)."""
+"""Facts about the request being handled that handlers record: client address, user agent."""
 
 from __future__ import annotations
 

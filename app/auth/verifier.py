@@ -1,4 +1,4 @@
-"""Bearer tokens: EdDSA JWTs verified against the server's own key set (no database)."""
+"""Access tokens verified: EdDSA JWTs checked against the server's own key set (no database)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
 import jwt
-from connexion.context import context
-from connexion.security import BearerSecurityHandler
 
-from app.keys import KeySet
+from app.auth.keys import KeySet
 from app.problems import unauthorized
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "org", "exp", "iat", "jti"]
@@ -81,63 +77,7 @@ class TokenVerifier:
             raise unauthorized() from None
 
 
-_verifier: TokenVerifier | None = None
-
-
-def configure(verifier: TokenVerifier) -> None:
-    global _verifier
-    _verifier = verifier
-
-
-def verify_bearer(token: str, request: Any = None) -> dict[str, Any]:
-    if _verifier is None:
-        raise RuntimeError("security.configure() has not run")
-    # The edge rate limiter already verified this very token for this request: reuse it
-    # rather than checking the EdDSA signature a second time.
-    state = getattr(request, "scope", {}).get("state") or {}
-    verified = state.get(VERIFIED_STATE_KEY)
-    if verified is not None and verified[0] == token:
-        principal = verified[1]
-    else:
-        principal = _verifier.verify(token)
-    return {"sub": str(principal.user_id), "principal": principal}
-
-
-VERIFIED_STATE_KEY = "verified_bearer"
-
-
-def identify(authorization: str) -> tuple[str, Principal] | None:
-    """The verified principal of an Authorization header, for the rate limiter's bucket."""
+def bearer_token(authorization: str) -> str | None:
+    """The token of a `Bearer` Authorization header value, or None for any other scheme."""
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or _verifier is None:
-        return None
-    token = token.strip()
-    try:
-        return token, _verifier.verify(token)
-    except Exception:
-        return None
-
-
-class BearerHandler(BearerSecurityHandler):
-    """Connexion's bearer handler, wired to verify_bearer without naming it in the spec."""
-
-    @staticmethod
-    @cache
-    def _accepts_kwarg(func: Any, keyword: str) -> bool:
-        # Stock Connexion inspects the check function's signature twice on every request.
-        return BearerSecurityHandler._accepts_kwarg(func, keyword)
-
-    def _resolve_func(self, security_scheme: dict[str, Any]) -> Any:
-        return verify_bearer
-
-
-SECURITY_MAP = {"bearer": BearerHandler}
-
-
-def caller() -> Principal:
-    """The principal of the request being handled (set by the bearer check)."""
-    info = context.get("token_info") or {}
-    principal = info.get("principal")
-    if not isinstance(principal, Principal):
-        raise unauthorized()
-    return principal
+    return token.strip() if scheme.lower() == "bearer" else None

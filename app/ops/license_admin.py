@@ -1,13 +1,15 @@
 """Operator commands: `coditect-cloud license issue|suspend|reinstate|revoke|extend`.
 
 The only way to issue a license or to change its tier, seats, status or dates: the tenant
-API never can. They run as coditect_system (BYPASSRLS), each in one transaction that also
-writes the audit entry (no actor: an operator, not a user of the organization).
+API never can. They run as coditect_system, each in one transaction that also writes the
+audit entry (no actor: an operator, not a user of the organization). Each command is an
+async function of a transaction, so a server can run the same code.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import uuid
@@ -15,30 +17,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-
-from app import licensing
-from db import Query, queries
+import db
+from app.licensing import keys as license_keys
+from app.licensing.tiers import DEFAULT_FEATURES, TIERS
+from app.rules import audit
+from db import Jsonb, Row, Transaction, queries
 
 Q = queries("licenses")
-AUDIT = queries("audit").record_audit
-
-TIERS = ("FREE", "PRO", "ENTERPRISE")
-DEFAULT_FEATURES = {
-    "FREE": ["core", "cli"],
-    "PRO": ["core", "cli", "cloud-sync", "priority-support"],
-    "ENTERPRISE": [
-        "core",
-        "cli",
-        "cloud-sync",
-        "priority-support",
-        "sso",
-        "audit-export",
-        "on-prem-runner",
-    ],
-}
 # command: (statuses it may start from, status it sets, audit action). REVOKED is final.
 TRANSITIONS = {
     "suspend": (("ACTIVE",), "SUSPENDED", "license.suspended"),
@@ -124,47 +109,40 @@ def run(args: argparse.Namespace, system_dsn: str | None) -> int:
         print("coditect-cloud: license commands need DATABASE_SYSTEM_URL", file=sys.stderr)
         return 2
     try:
-        with psycopg.connect(system_dsn, row_factory=dict_row) as conn:
-            if args.license_command == "issue":
-                result = _issue(conn, args)
-            elif args.license_command == "extend":
-                result = _extend(conn, args)
-            else:
-                result = _transition(conn, args)
+        result = asyncio.run(_run(args, system_dsn))
     except CommandError as e:
         print(f"coditect-cloud: {e}", file=sys.stderr)
         return 1
-    except psycopg.Error as e:  # unreachable, or a value the schema refuses: nothing changed
+    except db.DatabaseError as e:  # unreachable, or a value the schema refuses: nothing changed
         print(f"coditect-cloud: database error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(result, default=_json_value, indent=2))
     return 0
 
 
-def _one(conn: psycopg.Connection[Any], query: Query, **params: Any) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = conn.execute(query.sql, params).fetchone()
-    return row
+async def _run(args: argparse.Namespace, system_dsn: str) -> Row:
+    async with db.system_transaction(system_dsn) as tx:
+        if args.license_command == "issue":
+            return await issue(tx, args)
+        if args.license_command == "extend":
+            return await extend(tx, args)
+        return await transition(tx, args)
 
 
-def _audit(
-    conn: psycopg.Connection[Any], row: dict[str, Any], action: str, detail: dict[str, Any]
-) -> None:
-    conn.execute(
-        AUDIT.sql,
-        {
-            "organization_id": row["organization_id"],
-            "actor_id": None,
-            "action": action,
-            "target_type": "license",
-            "target_id": row["id"],
-            "detail": Jsonb(detail),
-            "request_id": None,
-        },
+async def _audit(tx: Transaction, row: Row, action: str, detail: dict[str, Any]) -> None:
+    await audit.record(
+        tx,
+        organization_id=row["organization_id"],
+        actor_id=None,
+        action=action,
+        target_type="license",
+        target_id=row["id"],
+        detail=detail,
     )
 
 
-def _issue(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str, Any]:
-    organization = _one(conn, Q.admin_find_organization, organization=args.organization)
+async def issue(tx: Transaction, args: argparse.Namespace) -> Row:
+    organization = await tx.one(Q.admin_find_organization, organization=args.organization)
     if organization is None:
         raise CommandError(f"no live organization {args.organization!r}")
     starts_at = args.starts_at or datetime.now(UTC)
@@ -173,15 +151,14 @@ def _issue(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str,
         expires_at = starts_at + timedelta(days=args.days)
     if expires_at is not None and expires_at <= starts_at:
         raise CommandError("the license must expire after it starts")
-    key = licensing.new_license_key()
+    key = license_keys.new_license_key()
     features: Sequence[str] = args.features or DEFAULT_FEATURES[args.tier]
-    created = _one(
-        conn,
+    created = await tx.one(
         Q.admin_issue_license,
         organization_id=organization["id"],
         name=args.name or f"{args.tier.title()} license",
-        key_prefix=licensing.key_prefix(key),
-        key_digest=licensing.key_digest(key),
+        key_prefix=license_keys.key_prefix(key),
+        key_digest=license_keys.key_digest(key),
         tier=args.tier,
         seats=args.seats,
         machine_bound=args.machine_bound,
@@ -191,10 +168,9 @@ def _issue(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str,
         metadata=Jsonb({}),
     )
     assert created is not None
-    issued = _one(conn, Q.admin_get_license, license_id=created["id"])
-    assert issued is not None
-    _audit(
-        conn,
+    issued = await _current(tx, created["id"])
+    await _audit(
+        tx,
         issued,
         "license.issued",
         {"tier": args.tier, "seats": args.seats, "expires_at": _text(expires_at)},
@@ -202,33 +178,30 @@ def _issue(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str,
     return {**issued, "license_key": key}
 
 
-def _locked(conn: psycopg.Connection[Any], license_id: uuid.UUID) -> dict[str, Any]:
-    found = _one(conn, Q.admin_lock_license, license_id=license_id)
+async def _locked(tx: Transaction, license_id: uuid.UUID) -> Row:
+    found = await tx.one(Q.admin_lock_license, license_id=license_id)
     if found is None:
         raise CommandError(f"no live license {license_id}")
     return found
 
 
-def _transition(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str, Any]:
+async def transition(tx: Transaction, args: argparse.Namespace) -> Row:
     sources, target, action = TRANSITIONS[args.license_command]
-    current = _locked(conn, args.license_id)
+    current = await _locked(tx, args.license_id)
     if current["status"] not in sources:
         raise CommandError(
             f"cannot {args.license_command} a {current['status']} license"
             f" (only {' or '.join(sources)})"
         )
-    conn.execute(Q.admin_set_status.sql, {"license_id": args.license_id, "status": target})
-    _audit(
-        conn,
-        current,
-        action,
-        {"from": current["status"], "to": target, "reason": args.reason},
+    await tx.run(Q.admin_set_status, license_id=args.license_id, status=target)
+    await _audit(
+        tx, current, action, {"from": current["status"], "to": target, "reason": args.reason}
     )
-    return _current(conn, args.license_id)
+    return await _current(tx, args.license_id)
 
 
-def _extend(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str, Any]:
-    current = _locked(conn, args.license_id)
+async def extend(tx: Transaction, args: argparse.Namespace) -> Row:
+    current = await _locked(tx, args.license_id)
     if current["status"] == "REVOKED":
         raise CommandError("cannot extend a REVOKED license")
     expires_at: datetime | None
@@ -242,22 +215,18 @@ def _extend(conn: psycopg.Connection[Any], args: argparse.Namespace) -> dict[str
         expires_at = max(current["expires_at"], datetime.now(UTC)) + timedelta(days=args.days)
     if expires_at is not None and expires_at <= current["starts_at"]:
         raise CommandError("the license must expire after it starts")
-    conn.execute(Q.admin_set_expiry.sql, {"license_id": args.license_id, "expires_at": expires_at})
-    _audit(
-        conn,
+    await tx.run(Q.admin_set_expiry, license_id=args.license_id, expires_at=expires_at)
+    await _audit(
+        tx,
         current,
         "license.extended",
-        {
-            "from": _text(current["expires_at"]),
-            "to": _text(expires_at),
-            "reason": args.reason,
-        },
+        {"from": _text(current["expires_at"]), "to": _text(expires_at), "reason": args.reason},
     )
-    return _current(conn, args.license_id)
+    return await _current(tx, args.license_id)
 
 
-def _current(conn: psycopg.Connection[Any], license_id: uuid.UUID) -> dict[str, Any]:
-    found = _one(conn, Q.admin_get_license, license_id=license_id)
+async def _current(tx: Transaction, license_id: uuid.UUID) -> Row:
+    found = await tx.one(Q.admin_get_license, license_id=license_id)
     assert found is not None
     return found
 

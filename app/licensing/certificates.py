@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from app.keys import SigningKey
+from app.auth.keys import SigningKey
 
 TYPE = "coditect-license+jwt"
 OFFLINE_WINDOW = timedelta(days=7)

@@ -6,14 +6,12 @@ import logging
 
 import connexion.exceptions
 import orjson
-import psycopg
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
 import db
-from app.middleware import request_id_var
+from app import context, runtime
 from app.problems import PROBLEM_JSON, Problem, from_sqlstate, unauthorized
-from app.spec import AllowedMethods
 
 log = logging.getLogger("coditect")
 
@@ -50,39 +48,24 @@ def as_problem(exc: Exception) -> Problem:
             detail = exc.detail if isinstance(exc.detail, str) else None
             headers = getattr(exc, "headers", None) or {}
             return Problem(kind, detail, headers=headers)
-    sqlstate = _sqlstate(exc)
-    mapped = from_sqlstate(sqlstate)
+    mapped = from_sqlstate(db.sqlstate(exc))
     if mapped is not None:
         return mapped
     log.error(
         "unhandled error (request %s)",
-        request_id_var.get(),
+        context.request_id.get(),
         exc_info=(type(exc), exc, exc.__traceback__),
     )
     return Problem("internal-error", "The error was logged; quote the request_id to support.")
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    if isinstance(exc, psycopg.Error):
-        return exc.sqlstate
-    return None
-
-
-_allowed: AllowedMethods | None = None
-
-
-def use_allowed_methods(allowed: AllowedMethods) -> None:
-    global _allowed
-    _allowed = allowed
-
-
 async def render_problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     problem = as_problem(exc)
-    if problem.status == 405 and _allowed is not None:
-        allow = _allowed.for_path(request.url.path)
+    if problem.status == 405:
+        allow = runtime.current().allowed.for_path(request.url.path)
         if allow:
             problem.headers["Allow"] = allow
-    body = problem.body(instance=request.url.path, request_id=request_id_var.get())
+    body = problem.body(instance=request.url.path, request_id=context.request_id.get())
     return ConnexionResponse(
         status_code=problem.status,
         mimetype=PROBLEM_JSON,

@@ -16,16 +16,20 @@ from limits.storage import storage_from_string
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import licensing
+from app import context
+from app.auth.verifier import Principal, TokenVerifier, bearer_token
 from app.config import Settings
-from app.middleware import request_id_var
+from app.edge import responses
+from app.licensing import keys as license_keys
 from app.problems import Problem
-from app.security import VERIFIED_STATE_KEY
 
 log = logging.getLogger(__name__)
 
 MAX_VALIDATE_BODY = 16_384
 STATE_KEY = "rate_limit_headers"
+# Where the limiter leaves (token, principal) once it has verified a bearer token, so the
+# bearer check behind it does not verify the same signature again.
+VERIFIED_STATE_KEY = "verified_bearer"
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def license_key_digest(body: bytes) -> bytes | None:
     except (orjson.JSONDecodeError, AttributeError):
         return None
     # The digest the validation stores and looks up: KnownKeys is keyed by it.
-    return licensing.key_digest(key) if isinstance(key, str) else None
+    return license_keys.key_digest(key) if isinstance(key, str) else None
 
 
 def client_address(scope: Scope) -> str:
@@ -139,14 +143,13 @@ class RateLimitMiddleware:
         self,
         app: ASGIApp,
         limiter: RateLimiter,
-        identify: object,
+        verifier: TokenVerifier,
         service_paths: frozenset[str],
         validate_path: str,
     ) -> None:
         self.app = app
         self.limiter = limiter
-        # identify(authorization_header) -> (token, verified principal) or None; no database.
-        self.identify = identify
+        self.verifier = verifier
         # Both read from the spec by create_app, so they follow it.
         self.service_paths = service_paths
         self.validate_path = validate_path
@@ -164,14 +167,23 @@ class RateLimitMiddleware:
         if path in self.service_paths:
             # Probes are not counted, but still see where the caller's budget stands.
             return await self.limiter.check(self.limiter.anonymous, "anon", address, consume=False)
-        authorization = Headers(scope=scope).get("authorization")
-        who = self.identify(authorization) if authorization else None  # type: ignore[operator]
+        who = self.identify(Headers(scope=scope).get("authorization"))
         if who is not None:
             token, principal = who
             scope.setdefault("state", {})[VERIFIED_STATE_KEY] = (token, principal)
             item = self.limiter.enterprise if principal.enterprise else self.limiter.standard
             return await self.limiter.check(item, "user", str(principal.user_id))
         return await self.limiter.check(self.limiter.anonymous, "anon", address)
+
+    def identify(self, authorization: str | None) -> tuple[str, Principal] | None:
+        """The verified principal of an Authorization header, for the bucket; no database."""
+        token = bearer_token(authorization) if authorization else None
+        if not token:
+            return None
+        try:
+            return token, self.verifier.verify(token)
+        except Exception:  # an invalid token is anonymous here; the bearer check answers 401
+            return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -192,7 +204,9 @@ class RateLimitMiddleware:
                 f" retry in {verdict.reset_after} s.",
                 headers={**headers, "Retry-After": str(max(1, verdict.reset_after))},
             )
-            response = problem.to_response(instance=scope["path"], request_id=request_id_var.get())
+            response = responses.problem(
+                problem, instance=scope["path"], request_id=context.request_id.get()
+            )
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})[STATE_KEY] = headers
@@ -215,7 +229,7 @@ class EdgeHeadersMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("state", {}).get(STATE_KEY, {}))
-        request_id = request_id_var.get()
+        request_id = context.request_id.get()
         if request_id:
             headers["X-Request-Id"] = request_id
 

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from starlette.exceptions import HTTPException
 
-_HERE = Path(__file__).resolve().parent
+_APP = Path(__file__).resolve().parent.parent  # the app package
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 def spec_path() -> Path:
-    for candidate in (_HERE / "openapi.yaml", _HERE.parent / "openapi.yaml"):
+    for candidate in (_APP / "openapi.yaml", _APP.parent / "openapi.yaml"):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("openapi.yaml not found next to the app package")
@@ -95,19 +94,3 @@ class AllowedMethods:
             if pattern.match(path):
                 return allowed
         return None
-
-
-class LiteralPathGuard:
-    """405 for a wrong method on a fixed path that a templated path would otherwise capture
-    (PATCH /licenses/validate must not be routed as PATCH /licenses/{license_id})."""
-
-    def __init__(self, app: Any, allowed: AllowedMethods) -> None:
-        self.app = app
-        self.allowed = allowed
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            methods = self.allowed.literal.get(scope["path"])
-            if methods is not None and scope["method"] not in methods:
-                raise HTTPException(405)
-        await self.app(scope, receive, send)

@@ -7,10 +7,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from app import database_setup, license_admin
 from app.config import ConfigError, Settings
+from app.ops import database_setup, license_admin
 from db import migrations
 
 log = logging.getLogger("coditect")
@@ -38,9 +37,7 @@ def _license(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    import uvicorn
-
-    from app.workers import ReusePortMultiprocess, reuse_port_supported
+    from app.adapter import workers as uvicorn_workers
 
     dsns = database_setup.prepare(settings)
     # Workers inherit a ready, migrated database: they connect as the app role and never migrate.
@@ -48,23 +45,14 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if dsns.system:
         os.environ["DATABASE_SYSTEM_URL"] = dsns.system
     os.environ.pop("DATABASE_ADMIN_URL", None)
-    options: dict[str, Any] = dict(
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="auto",
-        http="auto",
-        proxy_headers=True,
-        server_header=False,
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-    )
     try:
-        if workers > 1 and reuse_port_supported(port):
-            log.info("serving on http://%s:%d, %d workers (SO_REUSEPORT)", host, port, workers)
-            ReusePortMultiprocess(uvicorn.Config("app.main:create_app", **options)).run()
-        else:
-            uvicorn.run("app.main:create_app", **options)
+        uvicorn_workers.serve(
+            "app.main:create_app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        )
     finally:
         dsns.close()
 

@@ -1,0 +1,105 @@
+"""The Connexion application: the whole middleware stack in order, both APIs, error handlers."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import connexion.exceptions
+from connexion import AsyncApp
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.lifespan import LifespanMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.response_validation import ResponseValidationMiddleware
+from connexion.middleware.security import SecurityMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+from app.adapter import openapi31
+from app.adapter.bearer import SECURITY_MAP
+from app.adapter.errors import render_problem
+from app.adapter.operations import use_prepared_operations
+from app.adapter.resolver import TagResolver
+from app.adapter.routing import LiteralRoutes, SpecRoutesOnly
+from app.edge import spec
+from app.edge.middleware import BodyLimitMiddleware, LiteralPathGuard, RequestContextMiddleware
+from app.edge.ratelimit import EdgeHeadersMiddleware, RateLimitMiddleware
+from app.problems import Problem
+from app.runtime import Runtime
+
+
+class App(AsyncApp):
+    """Connexion's AsyncApp, holding the runtime it serves with."""
+
+    runtime: Runtime
+
+
+def middlewares(
+    runtime: Runtime, api_spec: dict[str, Any], service_spec: dict[str, Any]
+) -> list[Any]:
+    """Connexion's stack with ours in it, outermost first. Connexion's routing and spec/UI
+    middleware are replaced by faster subclasses (app.adapter.routing); the response validator
+    is left out when it would only pass responses through."""
+    settings = runtime.settings
+    stack: list[Any] = [
+        ServerErrorMiddleware,
+        partial(RequestContextMiddleware, runtime=runtime),
+        partial(
+            RateLimitMiddleware,
+            limiter=runtime.limiter,
+            verifier=runtime.verifier,
+            service_paths=frozenset(service_spec["paths"]),
+            validate_path=spec.operation_url_path(api_spec, "validateLicense"),
+        ),
+        ExceptionMiddleware,
+        partial(LiteralPathGuard, allowed=runtime.allowed),
+        partial(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        SpecRoutesOnly,
+        LiteralRoutes,
+        SecurityMiddleware,
+        RequestValidationMiddleware,
+    ]
+    if settings.validate_responses:
+        stack.append(ResponseValidationMiddleware)
+    stack.append(LifespanMiddleware)
+    if settings.validate_responses:
+        # Only response validation looks inside the stack for the edge headers.
+        stack.append(EdgeHeadersMiddleware)
+    stack.append(ContextMiddleware)
+    return stack
+
+
+def build_app(
+    runtime: Runtime, api_spec: dict[str, Any], service_spec: dict[str, Any], lifespan: Any
+) -> App:
+    settings = runtime.settings
+    app = App(
+        __name__,
+        lifespan=lifespan,
+        middlewares=middlewares(runtime, api_spec, service_spec),
+        validator_map=openapi31.validator_map(),
+        security_map=SECURITY_MAP,
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        resolver=TagResolver(),
+    )
+    app.runtime = runtime
+    use_prepared_operations(app)
+    # The root-mounted service API goes first: mounted after, it would shadow /api/v1.
+    app.add_api(
+        service_spec,
+        name="service",
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
+    )
+    app.add_api(
+        api_spec,
+        name="api",
+        swagger_ui_options=SwaggerUIOptions(
+            swagger_ui=settings.swagger_ui, spec_path="/openapi.json"
+        ),
+    )
+    for error in (Exception, HTTPException, connexion.exceptions.ProblemException, Problem):
+        app.add_error_handler(error, render_problem)
+    return app

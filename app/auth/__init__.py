@@ -1,0 +1,1 @@
+"""Who is calling: signing keys, access and refresh tokens, their verification, passwords."""

@@ -1,0 +1,11 @@
+"""Values that belong to the request being served, readable from any layer without passing them."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+# Set by the edge for each request; audit rows and problem bodies quote it.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The Runtime of the application serving this request (app.runtime.current() reads it). Typed
+# loosely here so that this module, which every layer may import, imports none of them.
+runtime: ContextVar[object | None] = ContextVar("runtime", default=None)

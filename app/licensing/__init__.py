@@ -1,0 +1,1 @@
+"""Licensing rules: license keys, the certificates clients verify offline, tiers and features."""
