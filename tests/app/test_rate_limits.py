@@ -1,7 +1,8 @@
-"""Tiered rate limits on real server processes: defaults, headers, 429s, shared Redis, fail-open."""
+"""Tiered rate limits on in-process apps with the default limits: headers, 429s, Redis."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,25 +12,33 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from starlette.testclient import TestClient
 
-from tests.conftest import TestDatabase
-from tests.servers import running_server
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import CHEAP_HASHING, TestDatabase
 
-pytestmark = pytest.mark.slow
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
 PASSWORD = "rate limit password"
 
-Server = Callable[..., str]
+Server = Callable[..., TestClient]
 
 
 @pytest.fixture
 def start_server(database: TestDatabase, tmp_path: Path) -> Iterator[Server]:
-    """Starts `coditect-cloud serve` processes with the default limits unless overridden."""
+    """Starts apps in this process, as production runs them (no response validation), with the
+    default limits unless overridden; each app counts in its own store, as a process does."""
     with ExitStack() as servers:
 
-        def start(**env_overrides: str) -> str:
-            workdir = tmp_path / f"server-{uuid.uuid4().hex[:6]}"
-            return servers.enter_context(running_server(database, workdir, **env_overrides))
+        def start(**env_overrides: str) -> TestClient:
+            env = {
+                "DATABASE_URL": database.app_dsn,
+                "DATABASE_SYSTEM_URL": database.system_dsn,
+                "CODITECT_DATA_DIR": str(tmp_path / "data"),
+            } | env_overrides
+            settings = dataclasses.replace(Settings.from_env(env), password_hashing=CHEAP_HASHING)
+            client = TestClient(create_app(settings), raise_server_exceptions=False)
+            return servers.enter_context(client)
 
         yield start
 
@@ -39,9 +48,9 @@ def limits_of(response: httpx.Response) -> tuple[int, int, int]:
     return int(h["ratelimit-limit"]), int(h["ratelimit-remaining"]), int(h["ratelimit-reset"])
 
 
-def signup(base: str) -> dict:  # type: ignore[type-arg]
-    response = httpx.post(
-        f"{base}/api/v1/auth/signup",
+def signup(base: TestClient) -> dict:  # type: ignore[type-arg]
+    response = base.post(
+        "/api/v1/auth/signup",
         json={
             "email": f"rl-{uuid.uuid4().hex[:8]}@example.test",
             "password": PASSWORD,
@@ -65,14 +74,14 @@ def test_anonymous_traffic_gets_10_a_minute_per_address(start_server: Server) ->
     base = start_server()
     seen = []
     for _ in range(10):
-        response = httpx.post(f"{base}/api/v1/auth/login", json={})
+        response = base.post("/api/v1/auth/login", json={})
         assert response.status_code == 400  # counted even though it is rejected
         seen.append(limits_of(response))
     assert [s[1] for s in seen] == list(range(9, -1, -1))
     assert all(s[0] == 10 and 0 <= s[2] <= 60 for s in seen)
-    assert_429(httpx.post(f"{base}/api/v1/auth/login", json={}), 10)
+    assert_429(base.post("/api/v1/auth/login", json={}), 10)
     # probes are not counted but still carry the headers
-    health = httpx.get(f"{base}/healthz")
+    health = base.get("/healthz")
     assert health.status_code == 200
     assert limits_of(health)[:2] == (10, 0)
 
@@ -83,12 +92,12 @@ def test_authenticated_traffic_gets_100_a_minute_per_user(start_server: Server) 
     headers = {"Authorization": f"Bearer {first['tokens']['access_token']}"}
     for n in range(100):
         # a malformed id: rejected by validation, so no database work, but still counted
-        response = httpx.get(f"{base}/api/v1/users/not-a-uuid", headers=headers)
+        response = base.get("/api/v1/users/not-a-uuid", headers=headers)
         assert response.status_code == 400
         assert limits_of(response)[:2] == (100, 99 - n)
-    assert_429(httpx.get(f"{base}/api/v1/auth/me", headers=headers), 100)
+    assert_429(base.get("/api/v1/auth/me", headers=headers), 100)
     other = {"Authorization": f"Bearer {second['tokens']['access_token']}"}
-    response = httpx.get(f"{base}/api/v1/auth/me", headers=other)
+    response = base.get("/api/v1/auth/me", headers=other)
     assert response.status_code == 200, "each user has a budget of their own"
     assert limits_of(response)[:2] == (100, 99)
 
@@ -106,25 +115,23 @@ def test_enterprise_organizations_get_1000_a_minute(
             " 'ENTERPRISE', 'ACTIVE', 50)",
             (account["organization"]["id"], uuid.uuid4().hex.encode()),
         )
-    tokens = httpx.post(
-        f"{base}/api/v1/auth/login", json={"email": account["user"]["email"], "password": PASSWORD}
+    tokens = base.post(
+        "/api/v1/auth/login", json={"email": account["user"]["email"], "password": PASSWORD}
     ).json()
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-    response = httpx.get(f"{base}/api/v1/auth/me", headers=headers)
+    response = base.get("/api/v1/auth/me", headers=headers)
     assert response.status_code == 200
     assert limits_of(response)[:2] == (1000, 999)
     # As production runs (no response validation): the edge still stamps every response.
     assert len(response.headers["x-request-id"]) >= 8
     assert response.headers.get_list("ratelimit-limit") == ["1000"]
     free = {"Authorization": f"Bearer {account['tokens']['access_token']}"}
-    assert limits_of(httpx.get(f"{base}/api/v1/auth/me", headers=free))[0] == 100
+    assert limits_of(base.get("/api/v1/auth/me", headers=free))[0] == 100
 
 
 def test_a_forged_token_is_counted_as_anonymous(start_server: Server) -> None:
     base = start_server()
-    response = httpx.get(
-        f"{base}/api/v1/auth/me", headers={"Authorization": "Bearer forged.token.x"}
-    )
+    response = base.get("/api/v1/auth/me", headers={"Authorization": "Bearer forged.token.x"})
     assert response.status_code == 401
     assert limits_of(response)[0] == 10
 
@@ -132,8 +139,8 @@ def test_a_forged_token_is_counted_as_anonymous(start_server: Server) -> None:
 def test_the_limiter_fails_open_when_its_store_is_down(start_server: Server) -> None:
     base = start_server(RATE_LIMIT_STORAGE_URL="redis://127.0.0.1:1/0")
     for _ in range(12):
-        assert httpx.post(f"{base}/api/v1/auth/login", json={}).status_code == 400
-    ready = httpx.get(f"{base}/readyz")
+        assert base.post("/api/v1/auth/login", json={}).status_code == 400
+    ready = base.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["rate_limit_store"]["ok"] is False
 
@@ -150,15 +157,15 @@ def test_two_processes_sharing_redis_count_one_budget(start_server: Server) -> N
     b = start_server(RATE_LIMIT_STORAGE_URL=url)
     remaining = []
     for n in range(10):
-        response = httpx.post(f"{(a, b)[n % 2]}/api/v1/auth/login", json={})
+        response = (a, b)[n % 2].post("/api/v1/auth/login", json={})
         remaining.append(limits_of(response)[1])
     assert remaining == list(range(9, -1, -1))
-    assert_429(httpx.post(f"{a}/api/v1/auth/login", json={}), 10)
-    assert_429(httpx.post(f"{b}/api/v1/auth/login", json={}), 10)
+    assert_429(a.post("/api/v1/auth/login", json={}), 10)
+    assert_429(b.post("/api/v1/auth/login", json={}), 10)
 
 
-def validate(base: str, key: str) -> httpx.Response:
-    return httpx.post(f"{base}/api/v1/licenses/validate", json={"license_key": key})
+def validate(base: TestClient, key: str) -> httpx.Response:
+    return base.post("/api/v1/licenses/validate", json={"license_key": key})
 
 
 def test_license_validation_is_limited_per_key_by_its_tier(

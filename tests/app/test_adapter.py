@@ -1,0 +1,160 @@
+"""The fence around Connexion: versions checked, preparation kept, the layout enforced."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from connexion.decorators import StarletteDecorator
+from starlette.testclient import TestClient
+
+from app import adapter
+from app.config import Settings
+from app.main import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+FRAMEWORKS = ("connexion", "starlette", "uvicorn")
+
+
+def test_an_untested_framework_version_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    adapter.check_versions()  # what is installed is what pyproject.toml pins
+    real = adapter.metadata.version
+    monkeypatch.setattr(
+        adapter.metadata, "version", lambda name: "3.4.0" if name == "connexion" else real(name)
+    )
+    with pytest.raises(adapter.UntestedFramework, match=r"connexion 3\.4\.0 .*>=3\.3,<3\.4"):
+        create_app(Settings.from_env({}))
+
+
+def test_each_operation_builds_its_handler_chain_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stock Connexion builds a StarletteDecorator (the chain, the signature inspection, the URI
+    # parser) on every call; prepared operations build it at their first call only.
+    assert client.get("/healthz").status_code == 200
+    built: list[object] = []
+    original = StarletteDecorator.__init__
+
+    def counting(self: StarletteDecorator, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StarletteDecorator, "__init__", counting)
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    assert built == []
+
+
+def test_two_apps_with_different_settings_serve_side_by_side(
+    app_settings: Settings, tmp_path: Path
+) -> None:
+    other = dataclasses.replace(
+        app_settings,
+        data_dir=tmp_path,  # its own signing keys
+        rate_limit_anonymous="7/minute",
+        jwt_issuer="https://other.example",
+    )
+    with TestClient(create_app(app_settings)) as first, TestClient(create_app(other)) as second:
+        assert first.app.runtime is not second.app.runtime  # type: ignore[attr-defined]
+        assert first.get("/healthz").headers["ratelimit-limit"] == "100000"
+        assert second.get("/healthz").headers["ratelimit-limit"] == "7"
+        signed_up = first.post(
+            "/api/v1/auth/signup",
+            json={
+                "email": "two-apps@example.test",
+                "password": "two apps one process",
+                "full_name": "Two Apps",
+                "organization_name": "Two Apps",
+            },
+        )
+        assert signed_up.status_code == 201, signed_up.text
+        bearer = {"Authorization": f"Bearer {signed_up.json()['tokens']['access_token']}"}
+        assert first.get("/api/v1/auth/me", headers=bearer).status_code == 200
+        # Each app verifies with its own keys: the other's token is not one of its own.
+        assert second.get("/api/v1/auth/me", headers=bearer).status_code == 401
+        assert second.get("/readyz").status_code == 200
+
+
+def _framework_internals(path: Path) -> list[str]:
+    """Imports of a private module of Connexion, Starlette or uvicorn, and `_`-attribute uses
+    of a name imported from them."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found, imported = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] in FRAMEWORKS:
+                if any(part.startswith("_") for part in node.module.split(".")):
+                    found.append(f"{path.name}:{node.lineno} from {node.module}")
+                imported |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in FRAMEWORKS:
+                    if any(part.startswith("_") for part in alias.name.split(".")):
+                        found.append(f"{path.name}:{node.lineno} import {alias.name}")
+                    imported.add((alias.asname or alias.name).split(".")[0])
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and isinstance(node.value, ast.Name)
+            and node.value.id in imported
+        ):
+            found.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                if isinstance(base, ast.Name) and base.id in imported:
+                    found.append(f"{path.name}:{node.lineno} class {node.name}({base.id})")
+    return found
+
+
+def test_framework_internals_are_used_only_in_the_adapter() -> None:
+    outside = [
+        path
+        for folder in ("app", "handlers", "db")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if (ROOT / "app" / "adapter") not in path.parents
+    ]
+    assert len(outside) > 30
+    assert [hit for path in outside for hit in _framework_internals(path)] == []
+    # The check sees what it looks for: the adapter does all three.
+    adapter_files = (ROOT / "app" / "adapter").rglob("*.py")
+    inside = [hit for path in adapter_files for hit in _framework_internals(path)]
+    assert any("class" in hit for hit in inside)
+    assert any("_middleware_app" in hit or "_validate_spec" in hit for hit in inside)
+    assert any("starlette._utils" in hit for hit in inside)
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    # The lint step's command; PYTHONPATH makes `root`'s packages the ones analysed.
+    executable = Path(sys.executable).parent / "lint-imports"
+    return subprocess.run(
+        [str(executable), "--no-cache"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_import_contracts_hold_and_catch_a_violation(tmp_path: Path) -> None:
+    kept = lint_imports(ROOT)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "0 broken" in kept.stdout
+    # The same tree with a domain rule importing the HTTP edge.
+    for name in ("app", "handlers", "db"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    roles = tmp_path / "app" / "rules" / "roles.py"
+    roles.write_text(roles.read_text() + "\nfrom app.edge import responses  # noqa: E402\n")
+    broken = lint_imports(tmp_path)
+    assert broken.returncode != 0, broken.stdout
+    assert "Domain rules import no HTTP, framework or server code BROKEN" in broken.stdout
+    assert "app.rules.roles -> app.edge.responses" in broken.stdout
