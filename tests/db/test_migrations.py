@@ -13,8 +13,10 @@ import pytest
 
 from db import migrations
 
-# Everything the migrations create, as comparable text. schema_migrations belongs to the
-# runner and outlives a full rollback.
+# Everything the migrations and function files create, as comparable text. The runner's own
+# tables (schema_migrations, schema_functions) outlive a full rollback.
+RUNNER_TABLES = ("schema_migrations", "schema_functions")
+
 SNAPSHOT = {
     "schemas": """
         select nspname, nspowner::regrole::text, coalesce(nspacl::text, '') from pg_namespace
@@ -76,6 +78,15 @@ def snapshot(dsn: str, queries: dict[str, str] = SNAPSHOT) -> dict[str, list[tup
         return {name: sorted(conn.execute(query).fetchall()) for name, query in queries.items()}
 
 
+def recorded_functions(dsn: str) -> dict[str, str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return dict(conn.execute("select name, checksum from schema_functions").fetchall())
+
+
+def shipped_functions() -> dict[str, str]:
+    return {f.name: f.checksum for m in migrations.discover() for f in m.functions}
+
+
 def test_up_down_up(make_database: Callable[[], Any]) -> None:
     db = make_database()
     versions = [m.version for m in migrations.discover()]
@@ -85,6 +96,7 @@ def test_up_down_up(make_database: Callable[[], Any]) -> None:
 
     assert migrations.apply(db.admin_dsn) == versions
     full = snapshot(db.admin_dsn)
+    assert recorded_functions(db.admin_dsn) == shipped_functions()
     assert migrations.apply(db.admin_dsn) == []
     assert snapshot(db.admin_dsn) == full
 
@@ -98,13 +110,14 @@ def test_up_down_up(make_database: Callable[[], Any]) -> None:
         assert migrations.apply(db.admin_dsn) == versions[-depth:]
         assert snapshot(db.admin_dsn) == full
 
-    # All the way down: nothing of ours is left but the runner's own table.
+    # All the way down: nothing of ours is left but the runner's own tables, and they are empty.
     for _ in versions:
         migrations.rollback(db.admin_dsn)
     assert migrations.rollback(db.admin_dsn) is None
     bare = snapshot(db.admin_dsn)
-    ours = [r for r in bare["relations"] if not r[1].startswith("schema_migrations")]
+    ours = [r for r in bare["relations"] if not r[1].startswith(RUNNER_TABLES)]
     assert ours == []
+    assert recorded_functions(db.admin_dsn) == {}
     assert bare["functions"] == []
     assert bare["types"] == []
     assert bare["policies"] == []
