@@ -19,7 +19,8 @@ Flyway calls them:
   (sha256 of the file) differs from the one recorded in ``public.schema_functions``: before
   any pending migration, which may rely on the new definition. A database migrated before
   function files existed has no checksums, so each file is applied once over its function.
-* A function needing something a pending migration adds requires that migration instead.
+* A function whose definition needs what a new migration adds must require that migration:
+  it is then created there on every database, so no earlier migration may use it.
 
 Each migration and each function file runs in its own transaction as ``coditect_owner``
 (``SET LOCAL ROLE``) and is recorded, in ``public.schema_migrations`` or
@@ -210,7 +211,7 @@ def apply(admin_dsn: str) -> list[str]:
                 if recorded.get(function.name) != function.checksum:
                     with conn.transaction():
                         _apply_function(conn, function)
-                    log.info("applied %s (changed)", function.path.name)
+                    log.info("applied %s (not applied at this checksum before)", function.path.name)
         for migration in pending:
             with conn.transaction():
                 _as_owner(conn)
