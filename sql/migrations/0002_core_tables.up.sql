@@ -11,29 +11,8 @@
 -- to users is DEFERRABLE INITIALLY DEFERRED, so one transaction inserts the organization
 -- (owner_id null), then its owner, then sets owner_id.
 
--- updated_at is maintained by the database, whoever writes the row.
-CREATE FUNCTION app.touch_updated_at() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    NEW.updated_at := pg_catalog.now();
-    RETURN NEW;
-END
-$$;
-
--- CHECK helper: every item of a text array is non-null and 1..p_max characters long.
-CREATE FUNCTION app.text_items_valid(p_items text[], p_max integer) RETURNS boolean
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(pg_catalog.bool_and(item IS NOT NULL
-                                        AND pg_catalog.char_length(item) BETWEEN 1 AND p_max),
-                    true)
-      FROM pg_catalog.unnest(p_items) AS item
-$$;
-REVOKE ALL ON FUNCTION app.touch_updated_at() FROM PUBLIC;
-REVOKE ALL ON FUNCTION app.text_items_valid(text[], integer) FROM PUBLIC;
+-- The trigger function app.touch_updated_at and the CHECK helper app.text_items_valid are
+-- in sql/functions/ (they require 0001, so they exist before this migration runs).
 
 CREATE TABLE public.organizations (
     id          uuid NOT NULL DEFAULT gen_random_uuid(),

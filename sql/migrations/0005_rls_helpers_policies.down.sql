@@ -41,10 +41,3 @@ ALTER TABLE public.users NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE public.users DISABLE ROW LEVEL SECURITY;
 ALTER TABLE public.organizations NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE public.organizations DISABLE ROW LEVEL SECURITY;
-
-DROP FUNCTION app.begin_request(uuid, uuid, uuid);
-DROP FUNCTION app.set_tenant(uuid, uuid, public.user_role);
-DROP FUNCTION app.role_at_least(public.user_role);
-DROP FUNCTION app.current_role();
-DROP FUNCTION app.current_user_id();
-DROP FUNCTION app.current_org_id();

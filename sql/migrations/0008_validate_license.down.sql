@@ -1,3 +1,1 @@
-REVOKE EXECUTE ON FUNCTION pretenant.validate_license(bytea, bytea, varchar, interval)
-    FROM coditect_app;
-DROP FUNCTION pretenant.validate_license(bytea, bytea, varchar, interval);
+-- Nothing to undo: see 0008_validate_license.up.sql.

@@ -1,1 +1,1 @@
-DROP FUNCTION IF EXISTS pretenant.organization_tier(uuid);
+-- Nothing to undo: see 0009_organization_tier.up.sql.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +15,10 @@ import pytest
 
 from db import migrations
 
-# Everything the migrations create, as comparable text. schema_migrations belongs to the
-# runner and outlives a full rollback.
+# Everything the migrations and function files create, as comparable text. The runner's own
+# tables (schema_migrations, schema_functions) outlive a full rollback.
+RUNNER_TABLES = ("schema_migrations", "schema_functions")
+
 SNAPSHOT = {
     "schemas": """
         select nspname, nspowner::regrole::text, coalesce(nspacl::text, '') from pg_namespace
@@ -76,6 +80,15 @@ def snapshot(dsn: str, queries: dict[str, str] = SNAPSHOT) -> dict[str, list[tup
         return {name: sorted(conn.execute(query).fetchall()) for name, query in queries.items()}
 
 
+def recorded_functions(dsn: str) -> dict[str, str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return dict(conn.execute("select name, checksum from schema_functions").fetchall())
+
+
+def shipped_functions() -> dict[str, str]:
+    return {f.name: f.checksum for m in migrations.discover() for f in m.functions}
+
+
 def test_up_down_up(make_database: Callable[[], Any]) -> None:
     db = make_database()
     versions = [m.version for m in migrations.discover()]
@@ -85,6 +98,7 @@ def test_up_down_up(make_database: Callable[[], Any]) -> None:
 
     assert migrations.apply(db.admin_dsn) == versions
     full = snapshot(db.admin_dsn)
+    assert recorded_functions(db.admin_dsn) == shipped_functions()
     assert migrations.apply(db.admin_dsn) == []
     assert snapshot(db.admin_dsn) == full
 
@@ -98,13 +112,14 @@ def test_up_down_up(make_database: Callable[[], Any]) -> None:
         assert migrations.apply(db.admin_dsn) == versions[-depth:]
         assert snapshot(db.admin_dsn) == full
 
-    # All the way down: nothing of ours is left but the runner's own table.
+    # All the way down: nothing of ours is left but the runner's own tables, and they are empty.
     for _ in versions:
         migrations.rollback(db.admin_dsn)
     assert migrations.rollback(db.admin_dsn) is None
     bare = snapshot(db.admin_dsn)
-    ours = [r for r in bare["relations"] if not r[1].startswith("schema_migrations")]
+    ours = [r for r in bare["relations"] if not r[1].startswith(RUNNER_TABLES)]
     assert ours == []
+    assert recorded_functions(db.admin_dsn) == {}
     assert bare["functions"] == []
     assert bare["types"] == []
     assert bare["policies"] == []
@@ -141,11 +156,13 @@ def test_status(make_database: Callable[[], Any]) -> None:
     assert before.current is None
     assert before.expected == expected
     assert before.pending == tuple(m.version for m in migrations.discover())
+    assert before.stale_functions == ()  # none of their migrations is applied
     assert not before.is_current
     migrations.apply(db.admin_dsn)
     for dsn in (db.app_dsn, db.system_dsn, db.admin_dsn):
         after = migrations.status(dsn)
         assert (after.current, after.expected, after.pending) == (expected, expected, ())
+        assert after.stale_functions == ()
         assert after.is_current
     with psycopg.connect(db.app_dsn) as conn:
         rows = conn.execute("select version, name from schema_migrations order by 1").fetchall()
@@ -153,31 +170,42 @@ def test_status(make_database: Callable[[], Any]) -> None:
         assert rows[0][1] == migrations.discover()[0].name
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("delete from schema_migrations")
+    with psycopg.connect(db.app_dsn) as conn:
+        assert dict(conn.execute("select name, checksum from schema_functions")) == (
+            shipped_functions()
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("delete from schema_functions")
+
+
+def apply_concurrently(dsn: str, migrators: int = 3) -> list[list[str]]:
+    """What each of several migrators started at once returned, shortest first."""
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(migrators)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(migrations.apply(dsn))
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(migrators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    return sorted(results, key=len)
 
 
 def test_concurrent_migrators_apply_each_migration_once(
     make_database: Callable[[], Any],
 ) -> None:
     db = make_database()
-    results: list[list[str]] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(3)
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            results.append(migrations.apply(db.admin_dsn))
-        except BaseException as e:  # reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
     versions = [m.version for m in migrations.discover()]
-    assert sorted(results, key=len) == [[], [], versions]
+    assert apply_concurrently(db.admin_dsn) == [[], [], versions]
 
 
 def test_a_failing_migration_leaves_nothing_behind(
@@ -221,6 +249,22 @@ def test_discover_rejects_inconsistent_files(
     (tmp_path / "migrations" / "2-typo.up.sql").write_text("select 1;")
     with pytest.raises(migrations.MigrationError, match="not named"):
         migrations.discover()
+    (tmp_path / "migrations" / "2-typo.up.sql").unlink()
+
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "app.f.sql").write_text("CREATE OR REPLACE FUNCTION app.f() ...;\n")
+    with pytest.raises(migrations.MigrationError, match="requires: NNNN"):
+        migrations.discover()
+    (functions / "app.f.sql").write_text("-- requires: 0002\nCREATE OR REPLACE FUNCTION ...;\n")
+    with pytest.raises(migrations.MigrationError, match="requires 0002, which is not a migration"):
+        migrations.discover()
+    (functions / "app.f.sql").write_text("-- requires: 0001\nCREATE OR REPLACE FUNCTION ...;\n")
+    (first,) = migrations.discover()
+    assert [(f.name, f.requires) for f in first.functions] == [("app.f", "0001")]
+    (functions / "f.sql").write_text("-- requires: 0001\n")
+    with pytest.raises(migrations.MigrationError, match=r"not named <schema>\.<function>\.sql"):
+        migrations.discover()
 
 
 def test_shipped_migrations_are_paired_and_numbered() -> None:
@@ -240,6 +284,30 @@ def test_shipped_migrations_are_paired_and_numbered() -> None:
     assert re.search(rb"password\s+'", roles) is None
 
 
+def test_each_function_is_defined_once_in_its_own_file(database: Any) -> None:
+    files = [f for m in migrations.discover() for f in m.functions]
+    for m in migrations.discover():
+        for text in (m.up_sql, m.down_sql):
+            assert re.search(rb"create\s+(or\s+replace\s+)?function", text.lower()) is None
+    for f in files:
+        lowered = f.sql.lower()
+        # Applied again over the function it created, so never a bare CREATE FUNCTION.
+        creates = re.findall(rb"create\s+(?:or\s+replace\s+)?function\s+([a-z_.]+)\(", lowered)
+        assert creates == [f.name.encode()], f.path.name
+        assert re.search(rb"create\s+function", lowered) is None, f.path.name
+        # The runner owns the transaction and the role, and drops the function on rollback.
+        for forbidden in (b"commit;", b"begin;", b"set role", b"drop function"):
+            assert forbidden not in lowered, (f.path.name, forbidden)
+    # ... and every function of schemas app and pretenant comes from its file.
+    with psycopg.connect(database.admin_dsn) as conn:
+        found = conn.execute(
+            "select n.nspname || '.' || p.proname from pg_proc p"
+            " join pg_namespace n on n.oid = p.pronamespace"
+            " where n.nspname in ('app', 'pretenant')"
+        ).fetchall()
+    assert sorted(r[0] for r in found) == sorted(f.name for f in files)
+
+
 def test_role_bootstrap_repairs_drifted_attributes(database: Any) -> None:
     with psycopg.connect(database.admin_dsn, autocommit=True) as admin:
         try:
@@ -253,3 +321,200 @@ def test_role_bootstrap_repairs_drifted_attributes(database: Any) -> None:
             " where a.rolname = 'coditect_app' and s.rolname = 'coditect_system'"
         ).fetchone()
         assert row == (False, False, True)
+
+
+def copy_of_sql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped sql/ folder that the runner reads instead."""
+    copy = tmp_path / "sql"
+    shutil.copytree(migrations.sql_dir(), copy)
+    monkeypatch.setattr(migrations, "sql_dir", lambda: copy)
+    return copy
+
+
+def function_states(dsn: str) -> dict[str, tuple[Any, ...]]:
+    """Per function of app and pretenant: its body's md5, its pg_proc row's xmin, and its
+    recorded checksum with that row's xmin (equal xmins: written by one transaction)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "select n.nspname || '.' || p.proname, md5(p.prosrc), p.xmin::text,"
+            "       f.checksum, f.xmin::text"
+            "  from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+            "  left join schema_functions f on f.name = n.nspname || '.' || p.proname"
+            " where n.nspname in ('app', 'pretenant')"
+        ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_a_changed_function_file_is_applied_again_and_nothing_else(
+    make_database: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_database()
+    copy = copy_of_sql(tmp_path, monkeypatch)
+    migrations.apply(db.admin_dsn)
+    full = snapshot(db.admin_dsn)
+    before = function_states(db.admin_dsn)
+    path = copy / "functions" / "pretenant.organization_tier.sql"
+    original = path.read_text()
+    path.write_text(original.replace("SELECT max(l.tier)", "SELECT pg_catalog.max(l.tier)"))
+    changed = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    state = migrations.status(db.app_dsn)
+    assert state.stale_functions == ("pretenant.organization_tier",)
+    assert not state.is_current
+    assert migrations.apply(db.admin_dsn) == []
+    after = function_states(db.admin_dsn)
+    assert {name for name in after if after[name] != before[name]} == {
+        "pretenant.organization_tier"
+    }
+    body, proc_xmin, checksum, recorded_xmin = after["pretenant.organization_tier"]
+    assert body != before["pretenant.organization_tier"][0]
+    assert checksum == changed
+    assert proc_xmin == recorded_xmin  # the function and its checksum: one transaction
+    assert migrations.status(db.app_dsn).is_current
+
+    # Unchanged files are not run again.
+    assert migrations.apply(db.admin_dsn) == []
+    assert function_states(db.admin_dsn) == after
+
+    # Back to the shipped file: back to the shipped function, owner and grants included.
+    path.write_text(original)
+    assert migrations.apply(db.admin_dsn) == []
+    assert snapshot(db.admin_dsn) == full
+    assert (
+        function_states(db.admin_dsn)["pretenant.organization_tier"][0]
+        == (before["pretenant.organization_tier"][0])
+    )
+
+
+def test_a_failing_function_file_changes_neither_the_function_nor_its_checksum(
+    make_database: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_database()
+    copy = copy_of_sql(tmp_path, monkeypatch)
+    migrations.apply(db.admin_dsn)
+    before = function_states(db.admin_dsn)
+    path = copy / "functions" / "pretenant.organization_tier.sql"
+    original = path.read_text()
+    path.write_text(
+        original.replace("SELECT max(l.tier)", "SELECT pg_catalog.max(l.tier)")
+        + "SELECT no_such_function();\n"
+    )
+    with pytest.raises(migrations.MigrationError, match=r"pretenant\.organization_tier\.sql"):
+        migrations.apply(db.admin_dsn)
+    assert function_states(db.admin_dsn) == before
+    assert migrations.status(db.app_dsn).stale_functions == ("pretenant.organization_tier",)
+
+    path.write_text(original)
+    assert migrations.apply(db.admin_dsn) == []
+    assert function_states(db.admin_dsn) == before
+    assert migrations.status(db.app_dsn).is_current
+
+
+def test_a_function_file_must_create_the_function_it_is_named_for(
+    make_database: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_database()
+    copy = copy_of_sql(tmp_path, monkeypatch)
+    (copy / "functions" / "app.nothing.sql").write_text(
+        "-- requires: 0001\nCREATE OR REPLACE FUNCTION app.something() RETURNS int"
+        " LANGUAGE sql AS $$ SELECT 1 $$;\n"
+    )
+    with pytest.raises(migrations.MigrationError, match=r"creates no function app\.nothing"):
+        migrations.apply(db.admin_dsn)
+    assert migrations.status(db.admin_dsn).current is None  # 0001 rolled back with it
+
+
+def test_rolling_back_drops_every_overload_of_a_function_file(
+    make_database: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_database()
+    copy = copy_of_sql(tmp_path, monkeypatch)
+    last = migrations.expected_version()
+    probe = copy / "functions" / "app.probe.sql"
+    template = (
+        f"-- requires: {last}\n"
+        "CREATE OR REPLACE FUNCTION app.probe(p {}) RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+    )
+    probe.write_text(template.format("integer"))
+    migrations.apply(db.admin_dsn)
+    # An argument list changed in the file creates a second function: both go on rollback.
+    probe.write_text(template.format("text"))
+    assert migrations.apply(db.admin_dsn) == []
+    assert sorted(r[2] for r in snapshot(db.admin_dsn)["functions"] if r[1] == "probe") == [
+        "p integer",
+        "p text",
+    ]
+    assert migrations.rollback(db.admin_dsn) == last
+    assert [r for r in snapshot(db.admin_dsn)["functions"] if r[1] == "probe"] == []
+    assert "app.probe" not in recorded_functions(db.admin_dsn)
+    assert migrations.apply(db.admin_dsn) == [last]
+    assert [r[2] for r in snapshot(db.admin_dsn)["functions"] if r[1] == "probe"] == ["p text"]
+
+
+def test_a_removed_function_file_is_forgotten(
+    make_database: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_database()
+    copy = copy_of_sql(tmp_path, monkeypatch)
+    migrations.apply(db.admin_dsn)
+    full = snapshot(db.admin_dsn)
+    path = copy / "functions" / "pretenant.organization_tier.sql"
+    original = path.read_bytes()
+    path.unlink()
+    assert migrations.apply(db.admin_dsn) == []
+    assert "pretenant.organization_tier" not in recorded_functions(db.admin_dsn)
+    # Dropping the function is a migration's business; here the admin does it. When the file
+    # comes back, its function does too.
+    with psycopg.connect(db.admin_dsn, autocommit=True) as conn:
+        conn.execute("drop function pretenant.organization_tier(uuid)")
+    path.write_bytes(original)
+    assert migrations.apply(db.admin_dsn) == []
+    assert snapshot(db.admin_dsn) == full
+
+
+def test_a_database_migrated_before_function_files_gets_each_file_once(
+    make_database: Callable[[], Any],
+) -> None:
+    db = make_database()
+    migrations.apply(db.admin_dsn)
+    full = snapshot(db.admin_dsn)
+    with psycopg.connect(db.admin_dsn, autocommit=True) as conn:
+        conn.execute("drop table schema_functions")
+    state = migrations.status(db.app_dsn)
+    assert state.pending == ()
+    assert sorted(state.stale_functions) == sorted(shipped_functions())
+    # CREATE OR REPLACE over each existing function, with its privileges: the same catalog.
+    assert migrations.apply(db.admin_dsn) == []
+    assert snapshot(db.admin_dsn) == full
+    assert recorded_functions(db.admin_dsn) == shipped_functions()
+    assert migrations.status(db.app_dsn).is_current
+
+
+def test_concurrent_migrators_apply_each_function_file_once(
+    make_database: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_database()
+    copy = copy_of_sql(tmp_path, monkeypatch)
+    with psycopg.connect(db.admin_dsn, autocommit=True) as conn:
+        conn.execute("create sequence public.probe_runs")
+        conn.execute("grant usage on sequence public.probe_runs to public")
+    probe = copy / "functions" / "app.probe.sql"
+    template = (
+        "-- requires: 0001\n"
+        "CREATE OR REPLACE FUNCTION app.probe() RETURNS int LANGUAGE sql AS $$ SELECT {} $$;\n"
+        "SELECT pg_catalog.nextval('public.probe_runs');\n"
+    )
+
+    def runs() -> int:
+        with psycopg.connect(db.admin_dsn, autocommit=True) as conn:
+            row = conn.execute("select last_value, is_called from public.probe_runs").fetchone()
+        assert row is not None
+        return int(row[0]) if row[1] else 0
+
+    probe.write_text(template.format(1))
+    versions = [m.version for m in migrations.discover()]
+    assert apply_concurrently(db.admin_dsn) == [[], [], versions]
+    assert runs() == 1
+    probe.write_text(template.format(2))
+    assert apply_concurrently(db.admin_dsn) == [[], [], []]
+    assert runs() == 2
