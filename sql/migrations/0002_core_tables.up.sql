@@ -1,6 +1,6 @@
 -- The four core tables: organizations (the tenant root), users, licenses, projects.
 --
--- Tenancy rules (DESIGN.md "Data model"):
+-- Tenancy rules (docs/architecture.md, "Data model and Row-Level Security"):
 --   * every tenant table has organization_id NOT NULL (organizations: its own id) and a
 --     unique key (organization_id, id);
 --   * every foreign key between tenant tables is composite with organization_id, so a row

@@ -1,4 +1,4 @@
-"""openapi.yaml: valid OpenAPI 3.1, the names DESIGN.md fixes, and a handler for every operation."""
+"""openapi.yaml: valid OpenAPI 3.1, the naming conventions, and a handler for every operation."""
 
 from __future__ import annotations
 
