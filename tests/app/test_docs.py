@@ -83,6 +83,7 @@ def test_the_ui_page_loads_swagger_ui_5_from_local_files(client: TestClient) -> 
     assert int(version.group(1)) == 5
     assert 'url: "../openapi.json"' in html
     assert not re.search(r'(src|href)="(https?:)?//', html), "nothing from another host"
+    assert "validatorUrl: null" in html, "no badge from swagger.io's online validator"
     assert client.get("/api/v1/ui/index.html").content == page.content
 
     bundle = client.get("/api/v1/ui/swagger-ui-bundle.js")
