@@ -123,3 +123,18 @@ def test_no_cursor_is_offered_as_an_example_to_send(document: dict[str, Any]) ->
     assert "examples" not in cursor
     assert "example" not in cursor["schema"]
     assert "examples" not in cursor["schema"]
+
+
+def test_every_operation_on_the_database_documents_the_503_of_a_database_fault(
+    document: dict[str, Any],
+) -> None:
+    # Every /api/v1 operation opens a transaction; a database that cannot serve is a 503.
+    for sqlstate in ("08006", "53300", "57P01"):
+        problem = problems.from_sqlstate(sqlstate)
+        assert problem is not None
+        assert problem.status == 503
+    api, _service = spec.split(document)
+    for path, method, op in spec.operations(api):
+        assert op["responses"].get("503") == {
+            "$ref": "#/components/responses/DatabaseUnavailable"
+        }, f"{method} {path}"
