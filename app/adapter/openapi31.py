@@ -23,7 +23,8 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 from jsonschema.protocols import Validator
 from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
-from starlette.types import Scope
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope
 
 from app.adapter.operations import RAW_BODY_KEY
 from app.problems import Problem
@@ -226,6 +227,19 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
     """Request bodies: parsed with orjson, validated by a compiled 2020-12 validator."""
 
     compiled: CompiledValidators  # the application's own, set by validator_map()
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        # Without a Content-Type Connexion guesses the operation's first media type and goes
+        # on: a body must say what it is (RFC 9110 leaves guessing to the recipient; we don't).
+        headers = Headers(scope=scope)
+        if "content-type" not in headers:
+            sent = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+            if self._required or sent:
+                raise Problem(
+                    "unsupported-media-type",
+                    "The request has a body but no Content-Type; send application/json.",
+                )
+        return await super().wrap_receive(receive, scope=scope)
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])

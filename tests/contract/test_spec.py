@@ -138,3 +138,12 @@ def test_every_operation_on_the_database_documents_the_503_of_a_database_fault(
         assert op["responses"].get("503") == {
             "$ref": "#/components/responses/DatabaseUnavailable"
         }, f"{method} {path}"
+
+
+def test_every_operation_with_a_body_documents_415(document: dict[str, Any]) -> None:
+    # A body of another media type, or one without a Content-Type, answers 415.
+    for path, method, op in spec.operations(document):
+        if "requestBody" in op:
+            assert op["responses"].get("415") == {
+                "$ref": "#/components/responses/UnsupportedMediaType"
+            }, f"{method} {path}"
