@@ -85,6 +85,8 @@ class Settings:
     rate_limit_enterprise: str
     rate_limit_storage_url: str
     max_body_bytes: int
+    max_header_bytes: int
+    max_header_count: int
     validate_responses: bool
     swagger_ui: bool
     password_hashing: PasswordHashing = PasswordHashing()
@@ -117,6 +119,8 @@ class Settings:
             rate_limit_enterprise=env.get("RATE_LIMIT_ENTERPRISE") or "1000/minute",
             rate_limit_storage_url=env.get("RATE_LIMIT_STORAGE_URL") or "memory://",
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+            max_header_bytes=_int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
+            max_header_count=_int(env, "MAX_HEADER_COUNT", 100, 10, 10_000),
             validate_responses=_bool(env, "CODITECT_VALIDATE_RESPONSES", False),
             swagger_ui=_bool(env, "CODITECT_SWAGGER_UI", True),
         )

@@ -19,6 +19,7 @@ TITLES = {
     "payload-too-large": (413, "The request body is too large."),
     "unsupported-media-type": (415, "The request body has an unsupported media type."),
     "rate-limited": (429, "Too many requests."),
+    "request-header-fields-too-large": (431, "The request header fields are too large."),
     "internal-error": (500, "An unexpected error occurred."),
     "service-unavailable": (503, "The service is not ready."),
 }

@@ -31,6 +31,7 @@ _KIND_BY_STATUS = {
     413: "payload-too-large",
     415: "unsupported-media-type",
     429: "rate-limited",
+    431: "request-header-fields-too-large",
     503: "service-unavailable",
 }
 

@@ -1,4 +1,5 @@
-"""Edge middleware that runs before routing: request context, wrong methods, body limits."""
+"""Edge middleware that runs before routing: request context, header limits, wrong methods,
+body limits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
+from app.edge import responses
 from app.edge.headers import relative_location
 from app.edge.spec import AllowedMethods
 from app.problems import Problem
@@ -49,6 +51,35 @@ class RequestContextMiddleware:
         finally:
             context.request_id.reset(token)
             context.runtime.reset(serving)
+
+
+class HeaderLimitMiddleware:
+    """431 for a request whose header section is larger than `max_bytes` (each field counted
+    as sent: name, value, ": " and CRLF) or has more than `max_count` fields: answered before
+    anything reads a header (the rate limiter verifies bearer tokens), as a problem."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_count: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            fields = scope["headers"]
+            if len(fields) > self.max_count:
+                detail = f"The request has more than {self.max_count} header fields."
+            elif sum(len(name) + len(value) + 4 for name, value in fields) > self.max_bytes:
+                detail = f"The request header fields exceed {self.max_bytes} bytes."
+            else:
+                await self.app(scope, receive, send)
+                return
+            problem = Problem("request-header-fields-too-large", detail)
+            response = responses.problem(
+                problem, instance=scope["path"], request_id=context.request_id.get()
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class LiteralPathGuard:

@@ -147,3 +147,11 @@ def test_every_operation_with_a_body_documents_415(document: dict[str, Any]) -> 
             assert op["responses"].get("415") == {
                 "$ref": "#/components/responses/UnsupportedMediaType"
             }, f"{method} {path}"
+
+
+def test_every_operation_documents_the_431_of_the_header_limits(document: dict[str, Any]) -> None:
+    assert problems.TITLES["request-header-fields-too-large"][0] == 431
+    for path, method, op in spec.operations(document):
+        assert op["responses"].get("431") == {
+            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+        }, f"{method} {path}"
