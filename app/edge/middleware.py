@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
 from app.edge import responses
-from app.edge.headers import relative_location
+from app.edge.headers import relative_location, security_headers
 from app.edge.spec import AllowedMethods
 from app.problems import Problem
 
@@ -21,7 +21,8 @@ _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 class RequestContextMiddleware:
     """Outermost: says which application serves the request (its runtime), and adopts a sane
-    incoming X-Request-Id or makes one; every response carries it, and a redirect's Location
+    incoming X-Request-Id or makes one; every response carries it and the security headers
+    (Cache-Control: no-store unless the response says otherwise), and a redirect's Location
     never carries the Host header."""
 
     def __init__(self, app: ASGIApp, runtime: object) -> None:
@@ -43,6 +44,7 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                security_headers(message)
                 relative_location(message, scope)
             await send(message)
 

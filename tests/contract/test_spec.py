@@ -155,3 +155,24 @@ def test_every_operation_documents_the_431_of_the_header_limits(document: dict[s
         assert op["responses"].get("431") == {
             "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
         }, f"{method} {path}"
+
+
+def test_every_response_declares_the_security_headers(document: dict[str, Any]) -> None:
+    # The edge stamps them on every response; Cache-Control is no-store unless the operation
+    # declares its own (the public key set).
+    responses = document["components"]["responses"]
+    security = {
+        "X-Content-Type-Options": "#/components/headers/X-Content-Type-Options",
+        "X-Frame-Options": "#/components/headers/X-Frame-Options",
+        "Referrer-Policy": "#/components/headers/Referrer-Policy",
+    }
+    for path, method, op in spec.operations(document):
+        for status, response in op["responses"].items():
+            ref = response.get("$ref")
+            headers = (responses[ref.rsplit("/", 1)[1]] if ref else response)["headers"]
+            for name, target in security.items():
+                assert headers.get(name) == {"$ref": target}, f"{method} {path} {status} {name}"
+            expected = "#/components/headers/Cache-Control-No-Store"
+            if (path, status) == ("/.well-known/jwks.json", "200"):
+                expected = "#/components/headers/Cache-Control"
+            assert headers.get("Cache-Control") == {"$ref": expected}, f"{method} {path} {status}"
