@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 from starlette.testclient import TestClient
 
 import db
@@ -118,6 +120,47 @@ def signup(client: TestClient) -> int:
     return response.status_code
 
 
+def wait_until_gone(admin: psycopg.Connection[Any], application_name: str) -> None:
+    """pg_terminate_backend only signals: wait for the backends to have gone."""
+    deadline = time.monotonic() + 10
+    query = "select count(*) from pg_stat_activity where application_name = %s"
+    while (row := admin.execute(query, (application_name,)).fetchone()) and row[0]:
+        assert time.monotonic() < deadline, "the backends did not exit"
+        time.sleep(0.05)
+
+
+async def test_a_live_idle_connection_is_handed_out_without_a_round_trip(
+    database: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = []
+    full_check = AsyncConnectionPool.check_connection
+
+    async def counted(conn: Any) -> None:
+        checks.append(conn)
+        await full_check(conn)
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", counted)
+    name = f"idle-{uuid.uuid4().hex[:8]}"
+    pool = db.Database(f"{database.app_dsn}&application_name={name}", pool_size=1)
+    await pool.open()
+    one = Query("one", "select 1 as one", "select 1 as one")
+    try:
+        for _ in range(5):
+            assert await pool.anonymous_statement(one) == {"one": 1}
+        assert checks == []  # a poll of the socket, no query
+        with psycopg.connect(database.admin_dsn, autocommit=True) as admin:
+            admin.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where application_name = %s",
+                (name,),
+            )
+            wait_until_gone(admin, name)
+        assert await pool.anonymous_statement(one) == {"one": 1}
+        assert len(checks) == 1  # the closed one was checked, failed, and replaced
+    finally:
+        await pool.dispose()
+
+
 def test_pooled_connections_the_server_closed_are_replaced_before_use(
     database: TestDatabase, start_server: Server
 ) -> None:
@@ -129,7 +172,8 @@ def test_pooled_connections_the_server_closed_are_replaced_before_use(
             "select pg_terminate_backend(pid) from pg_stat_activity where application_name = %s",
             (name,),
         ).fetchall()
-    assert killed == [(True,), (True,)]
+        assert killed == [(True,), (True,)]
+        wait_until_gone(admin, name)
     assert signup(client) == 201
     assert client.get("/readyz").status_code == 200
 
