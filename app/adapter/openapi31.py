@@ -232,7 +232,7 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
         # Without a Content-Type Connexion guesses the operation's first media type and goes
         # on: a body must say what it is (RFC 9110 leaves guessing to the recipient; we don't).
         headers = Headers(scope=scope)
-        if "content-type" not in headers:
+        if not headers.get("content-type", "").partition(";")[0].strip():
             sent = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
             if self._required or sent:
                 raise Problem(

@@ -192,6 +192,9 @@ def test_a_body_without_content_type_is_415(
     response = client.request(method, path, content=body)
     problem = assert_problem(response, 415, "unsupported-media-type")
     assert "no Content-Type" in problem["detail"]
+    for empty in ("", " ", "; charset=utf-8"):
+        response = client.request(method, path, content=body, headers={"Content-Type": empty})
+        assert_problem(response, 415, "unsupported-media-type")
 
 
 def test_a_body_without_content_type_on_an_authenticated_write_is_415(
