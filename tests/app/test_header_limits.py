@@ -75,3 +75,25 @@ def test_the_limits_are_exact() -> None:
     assert exact.get("/", headers={"x-pad": "a" * 1000}).status_code == 200
     assert exact.get("/", headers={"x-pad": "a" * 1001}).status_code == 431
     assert exact.get("/", headers={"x-pad": "a" * 10, "x-more": "1"}).status_code == 431
+
+
+def test_uvicorn_h11_leaves_room_for_the_header_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With h11 as the parser, a request head over its limit never reaches the edge: uvicorn
+    is told to allow the configured header bytes plus a request line."""
+    import uvicorn
+
+    from app.adapter import workers
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda _factory, **options: seen.update(options))
+    workers.serve(
+        "app.main:create_app",
+        host="127.0.0.1",
+        port=0,
+        workers=1,
+        log_level="info",
+        max_header_bytes=32_768,
+    )
+    limit = seen["h11_max_incomplete_event_size"]
+    assert isinstance(limit, int)
+    assert limit > 32_768
