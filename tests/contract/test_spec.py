@@ -19,6 +19,16 @@ OPERATIONS = {
     "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
     "projects": {"listProjects", "createProject", "getProject", "updateProject", "deleteProject"},
     "service": {"getHealth", "getReadiness", "getJwks", "getMetrics"},
+    "operator": {
+        "listOperatorOrganizations",
+        "listOperatorLicenses",
+        "getOperatorLicense",
+        "issueOperatorLicense",
+        "updateOperatorLicense",
+        "suspendOperatorLicense",
+        "reinstateOperatorLicense",
+        "revokeOperatorLicense",
+    },
 }
 SCHEMAS = [
     "Problem",
@@ -43,6 +53,10 @@ SCHEMAS = [
     "ProjectCreate",
     "ProjectUpdate",
     "ProjectPage",
+    "OperatorOrganizationPage",
+    "OperatorLicenseIssue",
+    "OperatorLicenseUpdate",
+    "OperatorLicenseStatusChange",
 ]
 
 
