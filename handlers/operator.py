@@ -28,6 +28,8 @@ REPLAYED = "Idempotent-Replayed"
 # Cursors of lists that span tenants are bound to no organization (the nil UUID) and to
 # their list's kind.
 ACROSS_TENANTS = uuid.UUID(int=0)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -181,8 +183,8 @@ async def issue_operator_license(organization_id: str, body: dict[str, Any]) -> 
                 seats=body["seats"],
                 name=body.get("name"),
                 features=body.get("features"),
-                starts_at=_instant(body.get("starts_at")),
-                expires_at=_instant(body.get("expires_at")),
+                starts_at=_instant(body.get("starts_at"), "starts_at"),
+                expires_at=_instant(body.get("expires_at"), "expires_at"),
                 machine_bound=body.get("machine_bound", True),
             )
             call.touched(issued)
@@ -197,7 +199,7 @@ async def update_operator_license(license_id: str, body: dict[str, Any]) -> Resp
         name: body[name] for name in ("name", "tier", "seats", "features") if name in body
     }
     if "expires_at" in body:
-        changes["expires_at"] = _instant(body["expires_at"])
+        changes["expires_at"] = _instant(body["expires_at"], "expires_at")
     async with _call("updateOperatorLicense") as call:
         updated = await admin.change(
             call.tx, call.operator, uuid.UUID(license_id), reason=body.get("reason"), **changes
@@ -236,8 +238,23 @@ async def revoke_operator_license(license_id: str, body: dict[str, Any] | None =
     return await _transition("revokeOperatorLicense", "revoke", license_id, body)
 
 
-def _instant(value: str | None) -> datetime | None:
+def _instant(value: str | None, field: str) -> datetime | None:
+    """An RFC 3339 time of the body as a UTC-aware datetime. Years outside 1970-9998 are
+    refused: RFC 3339 allows year 0 and leap seconds, which Python and PostgreSQL cannot
+    both hold."""
     if value is None:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        in_utc = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc < LATEST:
+        raise Problem(
+            "validation-error",
+            f"body.{field}: must be a time between 1970 and 9998",
+            errors=[{"field": f"body.{field}", "message": "must be a time between 1970 and 9998"}],
+        )
+    return in_utc
