@@ -8,6 +8,7 @@ import io
 import json
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -439,3 +440,19 @@ def test_the_license_cli_and_the_api_run_the_same_code(
         issued["id"],
     )
     assert vias == [("api",), ("cli",)]
+
+
+def test_concurrent_retries_wait_for_the_first_and_issue_one_license(
+    client: TestClient, writer: dict[str, Any], signup: Callable[..., Account], sql: Sql
+) -> None:
+    owner = signup()
+    body = {"tier": "PRO", "seats": 3}
+    idem = {"Idempotency-Key": f"burst-{uuid.uuid4()}"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(
+            pool.map(lambda _: issue(client, writer, owner.org_id, body, **idem), range(6))
+        )
+    assert [r.status_code for r in responses] == [201] * 6
+    assert len({r.json()["license_key"] for r in responses}) == 1
+    assert sum("Idempotent-Replayed" in r.headers for r in responses) == 5
+    assert sql("select count(*) from licenses where organization_id = %s", owner.org_id) == [(2,)]
