@@ -10,11 +10,14 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from app.config import Settings
+from app.main import create_app
 from app.ops import operator_key_admin
 from tests.api.conftest import Account
 from tests.conftest import TestDatabase
@@ -456,3 +459,38 @@ def test_concurrent_retries_wait_for_the_first_and_issue_one_license(
     assert len({r.json()["license_key"] for r in responses}) == 1
     assert sum("Idempotent-Replayed" in r.headers for r in responses) == 5
     assert sql("select count(*) from licenses where organization_id = %s", owner.org_id) == [(2,)]
+
+
+def test_a_stored_result_is_kept_24_hours_then_the_key_is_free_again(
+    client: TestClient, writer: dict[str, Any], signup: Callable[..., Account], sql: Sql
+) -> None:
+    owner = signup()
+    idem = {"Idempotency-Key": f"old-{uuid.uuid4()}"}
+    first = issue(client, writer, owner.org_id, {"tier": "PRO", "seats": 1}, **idem)
+    assert first.status_code == 201
+    sql(
+        "update operator.idempotency set created_at = now() - interval '25 hours'"
+        " where idempotency_key = %s",
+        idem["Idempotency-Key"],
+    )
+    # past the retention the key is a new request: another body is accepted, and runs
+    later = issue(client, writer, owner.org_id, {"tier": "PRO", "seats": 2}, **idem)
+    assert later.status_code == 201
+    assert "Idempotent-Replayed" not in later.headers
+    assert later.json()["id"] != first.json()["id"]
+
+
+def test_without_the_system_role_the_operator_api_answers_503(
+    database: TestDatabase, tmp_path: Path, writer: dict[str, Any]
+) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": database.app_dsn,
+            "CODITECT_DATA_DIR": str(tmp_path / "data"),
+            "CODITECT_VALIDATE_RESPONSES": "true",
+        }
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as no_system:
+        response = no_system.get(f"{BASE}/licenses", headers=auth(writer))
+    assert response.status_code == 503
+    assert response.json()["type"] == "https://problems.coditect.ai/service-unavailable"
