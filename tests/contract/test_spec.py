@@ -154,9 +154,9 @@ def test_every_operation_on_the_database_documents_the_503_of_a_database_fault(
     assert "Retry-After" in operator_503["headers"]
     for path, method, op in spec.operations(api):
         expected = "OperatorUnavailable" if "operator" in op["tags"] else "DatabaseUnavailable"
-        assert op["responses"].get("503") == {
-            "$ref": f"#/components/responses/{expected}"
-        }, f"{method} {path}"
+        assert op["responses"].get("503") == {"$ref": f"#/components/responses/{expected}"}, (
+            f"{method} {path}"
+        )
 
 
 def test_every_operation_with_a_body_documents_415(document: dict[str, Any]) -> None:
