@@ -76,6 +76,7 @@ class Settings:
     jwt_private_key_file: Path | None
     jwt_previous_key_files: tuple[Path, ...]
     license_signing_key_file: Path | None
+    license_previous_key_files: tuple[Path, ...]
     jwt_issuer: str
     jwt_audience: str
     access_token_ttl_s: int
@@ -83,6 +84,7 @@ class Settings:
     rate_limit_anonymous: str
     rate_limit_standard: str
     rate_limit_enterprise: str
+    rate_limit_operator: str
     rate_limit_storage_url: str
     max_body_bytes: int
     max_header_bytes: int
@@ -94,9 +96,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        previous = tuple(
-            Path(p) for p in env.get("JWT_PREVIOUS_KEY_FILES", "").split(os.pathsep) if p
-        )
+
+        def paths(name: str) -> tuple[Path, ...]:
+            return tuple(Path(p) for p in env.get(name, "").split(os.pathsep) if p)
+
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             database_admin_url=env.get("DATABASE_ADMIN_URL") or None,
@@ -106,8 +109,9 @@ class Settings:
             pool_timeout_s=_seconds(env, "DATABASE_POOL_TIMEOUT_SECONDS", 5.0, 0.1, 300.0),
             statement_timeout_ms=_int(env, "DATABASE_STATEMENT_TIMEOUT_MS", 10_000, 100, 600_000),
             jwt_private_key_file=_path(env, "JWT_PRIVATE_KEY_FILE"),
-            jwt_previous_key_files=previous,
+            jwt_previous_key_files=paths("JWT_PREVIOUS_KEY_FILES"),
             license_signing_key_file=_path(env, "LICENSE_SIGNING_KEY_FILE"),
+            license_previous_key_files=paths("LICENSE_PREVIOUS_KEY_FILES"),
             jwt_issuer=env.get("JWT_ISSUER") or "https://api.coditect.ai",
             jwt_audience=env.get("JWT_AUDIENCE") or "coditect-cloud",
             access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 3600),
@@ -117,6 +121,7 @@ class Settings:
             rate_limit_anonymous=env.get("RATE_LIMIT_ANONYMOUS") or "10/minute",
             rate_limit_standard=env.get("RATE_LIMIT_STANDARD") or "100/minute",
             rate_limit_enterprise=env.get("RATE_LIMIT_ENTERPRISE") or "1000/minute",
+            rate_limit_operator=env.get("RATE_LIMIT_OPERATOR") or "600/minute",
             rate_limit_storage_url=env.get("RATE_LIMIT_STORAGE_URL") or "memory://",
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             max_header_bytes=_int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),

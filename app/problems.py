@@ -16,6 +16,7 @@ TITLES = {
     "not-found": (404, "The resource was not found."),
     "method-not-allowed": (405, "The method is not allowed on this resource."),
     "conflict": (409, "The request conflicts with the current state of the resource."),
+    "idempotency-key-reused": (422, "The Idempotency-Key was used for a different request."),
     "payload-too-large": (413, "The request body is too large."),
     "unsupported-media-type": (415, "The request body has an unsupported media type."),
     "rate-limited": (429, "Too many requests."),

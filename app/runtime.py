@@ -12,6 +12,7 @@ from app.auth.verifier import TokenVerifier
 from app.config import Settings
 from app.edge.ratelimit import RateLimiter
 from app.edge.spec import AllowedMethods
+from app.rules.idempotency import Sealer
 from app.rules.pagination import CursorCodec
 from db import Database, NotConnected
 
@@ -28,6 +29,7 @@ class Runtime:
     passwords: Passwords
     limiter: RateLimiter
     cursors: CursorCodec
+    sealer: Sealer
     allowed: AllowedMethods
     _database: Database | None = field(default=None, repr=False)
 
@@ -38,6 +40,7 @@ class Runtime:
             settings.jwt_private_key_file,
             settings.license_signing_key_file,
             settings.jwt_previous_key_files,
+            settings.license_previous_key_files,
         )
         return cls(
             settings=settings,
@@ -54,6 +57,7 @@ class Runtime:
             passwords=Passwords(settings.password_hashing),
             limiter=RateLimiter(settings),
             cursors=CursorCodec(keys.cursor_secret()),
+            sealer=Sealer(keys.sealing_secrets()),
             allowed=allowed,
         )
 

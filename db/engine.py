@@ -186,13 +186,17 @@ class Database:
         async with self._connection(self._pool) as conn:
             return await Transaction(conn).one(query, **params)
 
+    @property
+    def system_configured(self) -> bool:
+        return self._system_dsn is not None
+
     @asynccontextmanager
     async def system(self) -> AsyncIterator[Transaction]:
         """The BYPASSRLS role, for operator commands and background jobs only."""
         if self._system_pool is None:
             if self._system_dsn is None:
                 raise NotConnected("no system database URL configured")
-            self._system_pool = AsyncConnectionPool(
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 self._system_dsn,
                 min_size=0,
                 max_size=2,
@@ -203,7 +207,12 @@ class Database:
                 timeout=self._pool_timeout_s,
                 name="system",
             )
-            await self._system_pool.open()
+            await pool.open()
+            # Two first calls may race here: the first pool opened is kept.
+            if self._system_pool is None:
+                self._system_pool = pool
+            else:
+                await pool.close()
         async with self._transaction(self._system_pool) as conn:
             yield Transaction(conn)
 

@@ -89,6 +89,7 @@ def app_settings(database: TestDatabase, tmp_path_factory: pytest.TempPathFactor
             # Generous limits: the rate-limit tests build their own app with the defaults.
             "RATE_LIMIT_ANONYMOUS": "100000/minute",
             "RATE_LIMIT_STANDARD": "100000/minute",
+            "RATE_LIMIT_OPERATOR": "100000/minute",
         }
     )
     return dataclasses.replace(settings, password_hashing=CHEAP_HASHING)

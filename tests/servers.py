@@ -50,7 +50,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # The highest limit the spec's RateLimit-Limit header allows: effectively unlimited.
-UNLIMITED = {"RATE_LIMIT_ANONYMOUS": "1000000/minute", "RATE_LIMIT_STANDARD": "1000000/minute"}
+UNLIMITED = {
+    "RATE_LIMIT_ANONYMOUS": "1000000/minute",
+    "RATE_LIMIT_STANDARD": "1000000/minute",
+    "RATE_LIMIT_OPERATOR": "1000000/minute",
+}
 
 
 @contextmanager

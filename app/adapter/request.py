@@ -20,3 +20,8 @@ def client_ip() -> str | None:
 def user_agent() -> str | None:
     agent = request.headers.get("user-agent")
     return agent[:512] if agent else None
+
+
+def header(name: str) -> str | None:
+    """A request header's value (the spec's parameter validation has checked it)."""
+    return request.headers.get(name)

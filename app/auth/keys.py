@@ -84,13 +84,31 @@ def load_or_generate(configured: Path | None, fallback: Path) -> SigningKey:
         return load_pem(fallback)
 
 
+def _derive(key: SigningKey, purpose: bytes) -> bytes:
+    raw = key.private.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    return hashlib.sha256(b"coditect " + purpose + b"\0" + raw).digest()
+
+
+# The JWKS member saying what a key signs (a CODITECT member: RFC 7517 lets a JWK carry
+# members of its own), so a client verifying a certificate can refuse access-token keys.
+SIGNS = "signs"
+SIGNS_ACCESS_TOKENS = "access_token"
+SIGNS_LICENSE_CERTIFICATES = "license_certificate"
+
+
 @dataclass(frozen=True)
 class KeySet:
-    """The current access-token key signs; retired keys keep verifying until removed."""
+    """The current keys sign; retired keys keep verifying (and stay in the JWKS) until
+    removed from the configuration."""
 
     token_key: SigningKey
     license_key: SigningKey
     retired_token_keys: tuple[SigningKey, ...] = ()
+    retired_license_keys: tuple[SigningKey, ...] = ()
     _verifiers: dict[str, Ed25519PublicKey] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,16 +120,27 @@ class KeySet:
 
     def cursor_secret(self) -> bytes:
         """A MAC key for pagination cursors, derived from the token key: no extra secret to run."""
-        raw = self.token_key.private.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        return hashlib.sha256(b"coditect pagination cursors\0" + raw).digest()
+        return _derive(self.token_key, b"pagination cursors")
+
+    def sealing_secrets(self) -> list[bytes]:
+        """AES keys for stored idempotent results (they may hold license keys), derived from
+        the license keys, newest first: results sealed before a rotation still open while the
+        retired key is configured (at least the 7-day offline window; results live 24 h)."""
+        keys = (self.license_key, *self.retired_license_keys)
+        return [_derive(k, b"idempotent results") for k in keys]
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        keys = [self.token_key, *self.retired_token_keys, self.license_key]
-        return {"keys": [k.jwk() for k in keys]}
+        listed: list[dict[str, str]] = []
+        seen: set[str] = set()
+        for signs, keys in (
+            (SIGNS_ACCESS_TOKENS, (self.token_key, *self.retired_token_keys)),
+            (SIGNS_LICENSE_CERTIFICATES, (self.license_key, *self.retired_license_keys)),
+        ):
+            for key in keys:
+                if key.kid not in seen:  # a key configured twice is listed once
+                    seen.add(key.kid)
+                    listed.append({**key.jwk(), SIGNS: signs})
+        return {"keys": listed}
 
     @classmethod
     def load(
@@ -120,6 +149,7 @@ class KeySet:
         token_key_file: Path | None,
         license_key_file: Path | None,
         retired_token_key_files: tuple[Path, ...] = (),
+        retired_license_key_files: tuple[Path, ...] = (),
     ) -> KeySet:
         """The configured PEM files; without them, development keys kept in the data dir."""
         keys_dir = data_dir / "keys"
@@ -127,4 +157,5 @@ class KeySet:
             token_key=load_or_generate(token_key_file, keys_dir / "jwt-ed25519.pem"),
             license_key=load_or_generate(license_key_file, keys_dir / "license-ed25519.pem"),
             retired_token_keys=tuple(load_pem(p) for p in retired_token_key_files),
+            retired_license_keys=tuple(load_pem(p) for p in retired_license_key_files),
         )

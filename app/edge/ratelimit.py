@@ -17,6 +17,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
+from app.auth import operator_keys
 from app.auth.verifier import Principal, TokenVerifier, bearer_token
 from app.config import Settings
 from app.edge import responses
@@ -62,6 +63,7 @@ class RateLimiter:
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.standard = parse(settings.rate_limit_standard)
         self.enterprise = parse(settings.rate_limit_enterprise)
+        self.operator = parse(settings.rate_limit_operator)
         self.license_tiers = {
             "FREE": self.anonymous,
             "PRO": self.standard,
@@ -70,6 +72,9 @@ class RateLimiter:
         self.store_ok = True
         self.store_detail = "ok"
         self.known_keys = KnownKeys()
+        # Operator keys this process has authenticated: each has its own budget. An unknown
+        # one (perhaps a guess) counts against the client address, like an anonymous call.
+        self.known_operator_keys = KnownKeys()
 
     async def check(self, item: RateLimitItem, *keys: str, consume: bool = True) -> Verdict:
         # limits' fixed window, with the count the increment returns instead of reading it
@@ -169,7 +174,14 @@ class RateLimitMiddleware:
             # Probes, the contract and the UI are not counted, but still see where the
             # caller's budget stands.
             return await self.limiter.check(self.limiter.anonymous, "anon", address, consume=False)
-        who = self.identify(Headers(scope=scope).get("authorization"))
+        authorization = Headers(scope=scope).get("authorization")
+        token = bearer_token(authorization) if authorization else None
+        if token and operator_keys.looks_like_key(token):
+            digest = operator_keys.key_digest(token)
+            if self.limiter.known_operator_keys.tier(digest) is not None:
+                return await self.limiter.check(self.limiter.operator, "operator", digest.hex())
+            return await self.limiter.check(self.limiter.anonymous, "anon", address)
+        who = self.identify(authorization)
         if who is not None:
             token, principal = who
             scope.setdefault("state", {})[VERIFIED_STATE_KEY] = (token, principal)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from app.config import ConfigError, Settings
-from app.ops import database_setup, license_admin
+from app.ops import database_setup, license_admin, operator_key_admin
 from db import migrations
 
 log = logging.getLogger("coditect")
@@ -27,10 +27,12 @@ def _admin_dsns(settings: Settings) -> database_setup.Dsns:
     )
 
 
-def _license(settings: Settings, args: argparse.Namespace) -> int:
+def _operator(settings: Settings, args: argparse.Namespace) -> int:
     """Operator commands run as the system role; they never need the admin URL."""
     dsns = database_setup.prepare(settings)
     try:
+        if args.command == "operator-key":
+            return operator_key_admin.run(args, dsns.system)
         return license_admin.run(args, dsns.system)
     finally:
         dsns.close()
@@ -78,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("rollback", help="roll back the newest migration")
     commands.add_parser("seed", help="load the development seed data")
     license_admin.register(commands)
+    operator_key_admin.register(commands)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -89,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             serve(settings, args.host, args.port, args.workers)
             return 0
-        if args.command == "license":
-            return _license(settings, args)
+        if args.command in ("license", "operator-key"):
+            return _operator(settings, args)
         dsns = _admin_dsns(settings)
         assert dsns.admin is not None
         try:

@@ -1,9 +1,7 @@
 """Operator commands: `coditect-cloud license issue|suspend|reinstate|revoke|extend`.
 
-The only way to issue a license or to change its tier, seats, status or dates: the tenant
-API never can. They run as coditect_system, each in one transaction that also writes the
-audit entry (no actor: an operator, not a user of the organization). Each command is an
-async function of a transaction, so a server can run the same code.
+They run as coditect_system, each in one transaction, through app/licensing/admin.py: the
+code the operator API runs too (the tenant API never issues or changes licenses).
 """
 
 from __future__ import annotations
@@ -13,23 +11,15 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import db
-from app.licensing import keys as license_keys
-from app.licensing.tiers import DEFAULT_FEATURES, TIERS
-from app.rules import audit
-from db import Jsonb, Row, Transaction, queries
-
-Q = queries("licenses")
-# command: (statuses it may start from, status it sets, audit action). REVOKED is final.
-TRANSITIONS = {
-    "suspend": (("ACTIVE",), "SUSPENDED", "license.suspended"),
-    "reinstate": (("SUSPENDED",), "ACTIVE", "license.reinstated"),
-    "revoke": (("ACTIVE", "SUSPENDED"), "REVOKED", "license.revoked"),
-}
+from app.licensing import admin
+from app.licensing.admin import TRANSITIONS
+from app.licensing.tiers import TIERS
+from app.problems import Problem
+from db import Row, Transaction
 
 
 class CommandError(Exception):
@@ -113,6 +103,9 @@ def run(args: argparse.Namespace, system_dsn: str | None) -> int:
     except CommandError as e:
         print(f"coditect-cloud: {e}", file=sys.stderr)
         return 1
+    except Problem as e:  # the same refusals the operator API answers with
+        print(f"coditect-cloud: {e.detail or e.title}", file=sys.stderr)
+        return 1
     except db.DatabaseError as e:  # unreachable, or a value the schema refuses: nothing changed
         print(f"coditect-cloud: database error: {e}", file=sys.stderr)
         return 1
@@ -126,82 +119,33 @@ async def _run(args: argparse.Namespace, system_dsn: str) -> Row:
             return await issue(tx, args)
         if args.license_command == "extend":
             return await extend(tx, args)
-        return await transition(tx, args)
-
-
-async def _audit(tx: Transaction, row: Row, action: str, detail: dict[str, Any]) -> None:
-    await audit.record(
-        tx,
-        organization_id=row["organization_id"],
-        actor_id=None,
-        action=action,
-        target_type="license",
-        target_id=row["id"],
-        detail=detail,
-    )
+        return await admin.transition(
+            tx, admin.CLI, args.license_id, args.license_command, args.reason
+        )
 
 
 async def issue(tx: Transaction, args: argparse.Namespace) -> Row:
-    organization = await tx.one(Q.admin_find_organization, organization=args.organization)
-    if organization is None:
-        raise CommandError(f"no live organization {args.organization!r}")
+    organization = await admin.find_organization(tx, args.organization)
     starts_at = args.starts_at or datetime.now(UTC)
     expires_at = args.expires_at
     if args.days is not None:
         expires_at = starts_at + timedelta(days=args.days)
-    if expires_at is not None and expires_at <= starts_at:
-        raise CommandError("the license must expire after it starts")
-    key = license_keys.new_license_key()
-    features: Sequence[str] = args.features or DEFAULT_FEATURES[args.tier]
-    created = await tx.one(
-        Q.admin_issue_license,
+    return await admin.issue(
+        tx,
+        admin.CLI,
         organization_id=organization["id"],
-        name=args.name or f"{args.tier.title()} license",
-        key_prefix=license_keys.key_prefix(key),
-        key_digest=license_keys.key_digest(key),
         tier=args.tier,
         seats=args.seats,
-        machine_bound=args.machine_bound,
-        features=list(features),
+        name=args.name,
+        features=args.features,
         starts_at=starts_at,
         expires_at=expires_at,
-        metadata=Jsonb({}),
+        machine_bound=args.machine_bound,
     )
-    assert created is not None
-    issued = await _current(tx, created["id"])
-    await _audit(
-        tx,
-        issued,
-        "license.issued",
-        {"tier": args.tier, "seats": args.seats, "expires_at": _text(expires_at)},
-    )
-    return {**issued, "license_key": key}
-
-
-async def _locked(tx: Transaction, license_id: uuid.UUID) -> Row:
-    found = await tx.one(Q.admin_lock_license, license_id=license_id)
-    if found is None:
-        raise CommandError(f"no live license {license_id}")
-    return found
-
-
-async def transition(tx: Transaction, args: argparse.Namespace) -> Row:
-    sources, target, action = TRANSITIONS[args.license_command]
-    current = await _locked(tx, args.license_id)
-    if current["status"] not in sources:
-        raise CommandError(
-            f"cannot {args.license_command} a {current['status']} license"
-            f" (only {' or '.join(sources)})"
-        )
-    await tx.run(Q.admin_set_status, license_id=args.license_id, status=target)
-    await _audit(
-        tx, current, action, {"from": current["status"], "to": target, "reason": args.reason}
-    )
-    return await _current(tx, args.license_id)
 
 
 async def extend(tx: Transaction, args: argparse.Namespace) -> Row:
-    current = await _locked(tx, args.license_id)
+    current = await admin.locked(tx, args.license_id)
     if current["status"] == "REVOKED":
         raise CommandError("cannot extend a REVOKED license")
     expires_at: datetime | None
@@ -213,26 +157,14 @@ async def extend(tx: Transaction, args: argparse.Namespace) -> Row:
         if current["expires_at"] is None:
             raise CommandError("the license is perpetual; use --expires-at to set an expiry")
         expires_at = max(current["expires_at"], datetime.now(UTC)) + timedelta(days=args.days)
-    if expires_at is not None and expires_at <= current["starts_at"]:
-        raise CommandError("the license must expire after it starts")
-    await tx.run(Q.admin_set_expiry, license_id=args.license_id, expires_at=expires_at)
-    await _audit(
+    return await admin.change(
         tx,
-        current,
-        "license.extended",
-        {"from": _text(current["expires_at"]), "to": _text(expires_at), "reason": args.reason},
+        admin.CLI,
+        args.license_id,
+        expires_at=expires_at,
+        reason=args.reason,
+        action="license.extended",
     )
-    return await _current(tx, args.license_id)
-
-
-async def _current(tx: Transaction, license_id: uuid.UUID) -> Row:
-    found = await tx.one(Q.admin_get_license, license_id=license_id)
-    assert found is not None
-    return found
-
-
-def _text(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _json_value(value: Any) -> str:

@@ -93,11 +93,19 @@ values (:organization_id, :name, :key_prefix, :key_digest, :tier, :seats, :machi
 returning id
 
 -- name: admin_lock_license
-select id, organization_id, status, starts_at, expires_at
-  from licenses
- where id = :license_id
-   and deleted_at is null
-   for update
+-- Locks the license as validate_license does before it takes a seat, so seats_used is exact
+-- until the transaction ends.
+select l.id, l.organization_id, l.name, l.status, l.tier, l.seats, l.features, l.starts_at,
+       l.expires_at,
+       (select count(*)::int
+          from license_activations as a
+         where a.organization_id = l.organization_id
+           and a.license_id = l.id
+           and a.deactivated_at is null) as seats_used
+  from licenses as l
+ where l.id = :license_id
+   and l.deleted_at is null
+   for update of l
 
 -- name: admin_set_status
 update licenses
@@ -105,9 +113,15 @@ update licenses
  where id = :license_id
    and deleted_at is null
 
--- name: admin_set_expiry
+-- name: admin_set_terms
+-- A null leaves its column as it is; the expiry changes only with :set_expiry (null is a
+-- value there: perpetual).
 update licenses
-   set expires_at = :expires_at
+   set name = coalesce(:name, name),
+       tier = coalesce(:tier::public.license_tier, tier),
+       seats = coalesce(:seats, seats),
+       features = coalesce(:features::text[], features),
+       expires_at = case when :set_expiry then :expires_at::timestamptz else expires_at end
  where id = :license_id
    and deleted_at is null
 

@@ -15,6 +15,8 @@ def test_defaults_need_no_environment() -> None:
     assert settings.rate_limit_anonymous == "10/minute"
     assert settings.rate_limit_standard == "100/minute"
     assert settings.rate_limit_enterprise == "1000/minute"
+    assert settings.rate_limit_operator == "600/minute"
+    assert settings.license_previous_key_files == ()
     assert settings.rate_limit_storage_url == "memory://"
     assert settings.validate_responses is False
 
@@ -25,9 +27,16 @@ def test_values_are_read_and_checked() -> None:
             "DATABASE_URL": "postgresql://a@h/db",
             "DATABASE_POOL_SIZE": "7",
             "CODITECT_VALIDATE_RESPONSES": "true",
+            "LICENSE_PREVIOUS_KEY_FILES": "/keys/license-2025.pem:/keys/license-2024.pem",
+            "RATE_LIMIT_OPERATOR": "50/minute",
         }
     )
     assert settings.database_url == "postgresql://a@h/db"
+    assert settings.license_previous_key_files == (
+        Path("/keys/license-2025.pem"),
+        Path("/keys/license-2024.pem"),
+    )
+    assert settings.rate_limit_operator == "50/minute"
     assert settings.pool_size == 7
     assert settings.validate_responses is True
     with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE"):

@@ -215,3 +215,27 @@ def test_license_validation_is_limited_per_key_by_its_tier(
     unknown = validate(base, "cdt_live_" + "x" * 40)
     assert unknown.json()["code"] == "NOT_FOUND"
     assert limits_of(unknown)[:2] == (10, 7)
+
+
+def test_an_operator_key_has_its_own_budget_once_this_process_knows_it(
+    start_server: Server, database: TestDatabase
+) -> None:
+    from tests.api.test_operator import new_key
+
+    base = start_server(RATE_LIMIT_OPERATOR="3/minute")
+    key = new_key(database, "licenses:read")
+    headers = {"Authorization": f"Bearer {key['key']}"}
+    # Its first call counts against the client address: the key is not yet known to be real.
+    first = base.get("/api/v1/operator/licenses", headers=headers)
+    assert first.status_code == 200
+    assert limits_of(first)[:2] == (10, 9)
+    for remaining in (2, 1, 0):
+        response = base.get("/api/v1/operator/licenses", headers=headers)
+        assert response.status_code == 200
+        assert limits_of(response)[:2] == (3, remaining)
+    assert_429(base.get("/api/v1/operator/licenses", headers=headers), 3)
+    # A made-up key never gets a budget of its own: it spends the address's.
+    forged = {"Authorization": "Bearer cdt_op_" + "B" * 43}
+    response = base.get("/api/v1/operator/licenses", headers=forged)
+    assert response.status_code == 401
+    assert limits_of(response)[:2] == (10, 8)

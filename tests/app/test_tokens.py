@@ -187,3 +187,39 @@ def test_only_verified_tokens_are_remembered_and_memory_is_bounded(
     assert checks == 0
     assert verifier.verify(tokens[0]) == principals[0]
     assert checks == 1, "the oldest token was forgotten and checked again"
+
+
+def test_the_jwks_says_which_key_signs_what() -> None:
+    token_key, old_token, license_key, old_license = new_key(), new_key(), new_key(), new_key()
+    keys = KeySet(
+        token_key=token_key,
+        license_key=license_key,
+        retired_token_keys=(old_token,),
+        retired_license_keys=(old_license,),
+    )
+    signs = {k["kid"]: k["signs"] for k in keys.jwks()["keys"]}
+    assert signs == {
+        token_key.kid: "access_token",
+        old_token.kid: "access_token",
+        license_key.kid: "license_certificate",
+        old_license.kid: "license_certificate",
+    }
+    # a license key never verifies an access token
+    verifier = TokenVerifier(keys, issuer=ISS, audience=AUD)
+    assert_rejected(verifier, sign(old_license, claims()))
+    assert_rejected(verifier, sign(license_key, claims()))
+
+
+def test_sealed_results_open_after_a_license_key_rotation() -> None:
+    from app.rules.idempotency import Sealer
+
+    old, new = new_key(), new_key()
+    before = KeySet(token_key=new_key(), license_key=old)
+    sealed = Sealer(before.sealing_secrets()).seal(b"first result", b"ctx")
+    after = KeySet(token_key=new_key(), license_key=new, retired_license_keys=(old,))
+    assert Sealer(after.sealing_secrets()).open(sealed, b"ctx") == b"first result"
+    assert Sealer(after.sealing_secrets()).open(sealed, b"another row") is None
+    assert (
+        Sealer(KeySet(token_key=new_key(), license_key=new).sealing_secrets()).open(sealed, b"ctx")
+        is None
+    )

@@ -1,4 +1,5 @@
-"""Schemathesis against a running server: every check, authenticated as a signed-up user."""
+"""Schemathesis against a running server: every check, as a signed-up user, and the operator
+API with an operator key."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 # These end the session the run is authenticated with; tests/api covers them.
 SESSION_ENDING = ["logout", "deleteOrganization"]
+# Operator operations take an operator key, not a user's token: run on their own below.
+OPERATOR_TAG = "operator"
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30")
 
 
@@ -144,21 +147,94 @@ def test_api_operations_pass_every_check(server: str, tmp_path: Path) -> None:
         server + "/api/v1",
         tmp_path,
         "--report", "har", "--report-har-path", str(har),
+        "--exclude-tag", OPERATOR_TAG,
         *flags,
         config=peers_config(tmp_path, tokens, alice["organization"]["id"]),
     )  # fmt: skip
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-6000:]
     # A run that only ever saw 401s would pass vacuously: every operation must have succeeded.
-    seen = operations_with_2xx(har, api, "/api/v1")
     tested = [
         op["operationId"]
         for _p, _m, op in spec.operations(api)
-        if op["operationId"] not in excluded
+        if op["operationId"] not in excluded and OPERATOR_TAG not in op["tags"]
     ]
-    never_succeeded = {
+    assert never_succeeded(har, api, tested) == {}
+
+
+def never_succeeded(har: Path, api: dict[str, Any], tested: list[str]) -> dict[str, list[int]]:
+    seen = operations_with_2xx(har, api, "/api/v1")
+    return {
         op: sorted(seen.get(op, set()))
         for op in tested
         if not any(200 <= s < 300 for s in seen.get(op, set()))
     }
-    assert never_succeeded == {}
+
+
+def operator_config(tmp: Path, organization_id: str, licenses: dict[str, str]) -> Path:
+    """schemathesis.toml plus the ids the operator operations act on: a random id is a 404 by
+    design (tests/api covers those), and each status change gets a license it can make once
+    (revoked is final, so suspend and revoke must not share one)."""
+    config = tmp / "schemathesis-operator.toml"
+    text = (ROOT / "schemathesis.toml").read_text()
+    text += '\n[[operations]]\ninclude-operation-id = ["issueOperatorLicense"]\n'
+    text += f'parameters = {{ organization_id = "{organization_id}" }}\n'
+    for operation_id, license_id in licenses.items():
+        text += f'\n[[operations]]\ninclude-operation-id = ["{operation_id}"]\n'
+        text += f'parameters = {{ license_id = "{license_id}" }}\n'
+    config.write_text(text)
+    return config
+
+
+def test_operator_operations_pass_every_check(
+    server: str, database: TestDatabase, tmp_path: Path
+) -> None:
+    from tests.api.test_operator import new_key
+
+    key = new_key(database, "licenses:write")
+    headers = {"Authorization": f"Bearer {key['key']}"}
+    owner = signup(server, f"fuzz-op-{uuid.uuid4().hex[:8]}@example.test", "fuzzing password 2")
+    org_id = owner["organization"]["id"]
+
+    def license_for(operation_id: str) -> str:
+        response = httpx.post(
+            f"{server}/api/v1/operator/organizations/{org_id}/licenses",
+            json={"tier": "PRO", "seats": 5, "name": operation_id},
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+        license_id: str = response.json()["id"]
+        return license_id
+
+    licenses = {
+        op: license_for(op)
+        for op in (
+            "getOperatorLicense",
+            "updateOperatorLicense",
+            "suspendOperatorLicense",
+            "reinstateOperatorLicense",
+            "revokeOperatorLicense",
+        )
+    }
+    suspended = httpx.post(
+        f"{server}/api/v1/operator/licenses/{licenses['reinstateOperatorLicense']}/suspend",
+        headers=headers,
+    )
+    assert suspended.status_code == 200, suspended.text
+    api, _service = spec.split(spec.load())
+    har = tmp_path / "operator.har"
+    result = run_schemathesis(
+        api,
+        server + "/api/v1",
+        tmp_path,
+        "--report", "har", "--report-har-path", str(har),
+        "--include-tag", OPERATOR_TAG,
+        "--header", f"Authorization: Bearer {key['key']}",
+        config=operator_config(tmp_path, org_id, licenses),
+    )  # fmt: skip
+    print(result.stdout[-3000:])
+    assert result.returncode == 0, result.stdout[-6000:]
+    operations = spec.operations(api)
+    tested = [op["operationId"] for _p, _m, op in operations if OPERATOR_TAG in op["tags"]]
+    assert len(tested) == 8
+    assert never_succeeded(har, api, tested) == {}

@@ -19,6 +19,16 @@ OPERATIONS = {
     "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
     "projects": {"listProjects", "createProject", "getProject", "updateProject", "deleteProject"},
     "service": {"getHealth", "getReadiness", "getJwks", "getMetrics"},
+    "operator": {
+        "listOperatorOrganizations",
+        "listOperatorLicenses",
+        "getOperatorLicense",
+        "issueOperatorLicense",
+        "updateOperatorLicense",
+        "suspendOperatorLicense",
+        "reinstateOperatorLicense",
+        "revokeOperatorLicense",
+    },
 }
 SCHEMAS = [
     "Problem",
@@ -43,6 +53,10 @@ SCHEMAS = [
     "ProjectCreate",
     "ProjectUpdate",
     "ProjectPage",
+    "OperatorOrganizationPage",
+    "OperatorLicenseIssue",
+    "OperatorLicenseUpdate",
+    "OperatorLicenseStatusChange",
 ]
 
 
@@ -134,10 +148,15 @@ def test_every_operation_on_the_database_documents_the_503_of_a_database_fault(
         assert problem is not None
         assert problem.status == 503
     api, _service = spec.split(document)
+    # The operator API's 503 also covers a server without the system role configured.
+    operator_503 = document["components"]["responses"]["OperatorUnavailable"]
+    assert "database" in operator_503["description"]
+    assert "Retry-After" in operator_503["headers"]
     for path, method, op in spec.operations(api):
-        assert op["responses"].get("503") == {
-            "$ref": "#/components/responses/DatabaseUnavailable"
-        }, f"{method} {path}"
+        expected = "OperatorUnavailable" if "operator" in op["tags"] else "DatabaseUnavailable"
+        assert op["responses"].get("503") == {"$ref": f"#/components/responses/{expected}"}, (
+            f"{method} {path}"
+        )
 
 
 def test_every_operation_with_a_body_documents_415(document: dict[str, Any]) -> None:

@@ -17,6 +17,9 @@ GLOBAL_INDEXES = {
     "licenses_key_digest_key",
     "sessions_refresh_digest_key",
     "sessions_previous_refresh_digest_idx",
+    # The operator API's lists across tenants (sql/queries/operator.sql).
+    "organizations_created_idx",
+    "licenses_created_idx",
 }
 
 PRETENANT_FUNCTIONS = {

@@ -1,0 +1,231 @@
+"""Issuing licenses and changing their terms or status: the one code the CLI and the operator
+API both run, each call a function of one system-role transaction that also writes the audit
+entry in the license's organization (no actor: the vendor, not a user of the organization)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from app.licensing import keys as license_keys
+from app.licensing.tiers import DEFAULT_FEATURES
+from app.problems import Problem
+from app.rules import audit
+from db import Jsonb, Row, Transaction, queries
+
+Q = queries("licenses")
+# command: (statuses it may start from, status it sets, audit action). REVOKED is final.
+TRANSITIONS = {
+    "suspend": (("ACTIVE",), "SUSPENDED", "license.suspended"),
+    "reinstate": (("SUSPENDED",), "ACTIVE", "license.reinstated"),
+    "revoke": (("ACTIVE", "SUSPENDED"), "REVOKED", "license.revoked"),
+}
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who acts for the vendor: the CLI (whoever holds the system role's login) or an
+    operator API key, named in every audit entry."""
+
+    via: str
+    key_id: uuid.UUID | None = None
+    key_name: str | None = None
+
+    def detail(self) -> dict[str, Any]:
+        if self.key_id is None:
+            return {"via": self.via}
+        return {"via": self.via, "operator_key": self.key_name, "operator_key_id": str(self.key_id)}
+
+
+CLI = Operator("cli")
+
+
+def not_live_organization(organization: object) -> Problem:
+    return Problem("not-found", f"no live organization {organization}")
+
+
+def not_live_license(license_id: object) -> Problem:
+    return Problem("not-found", f"no live license {license_id}")
+
+
+def _bad_dates() -> Problem:
+    return Problem(
+        "validation-error",
+        "the license must expire after it starts",
+        errors=[{"field": "body.expires_at", "message": "must be after starts_at"}],
+    )
+
+
+async def _audit(
+    tx: Transaction, who: Operator, row: Row, action: str, detail: dict[str, Any]
+) -> None:
+    await audit.record(
+        tx,
+        organization_id=row["organization_id"],
+        actor_id=None,
+        action=action,
+        target_type="license",
+        target_id=row["id"],
+        detail={**detail, **who.detail()},
+    )
+
+
+async def find_organization(tx: Transaction, organization: str) -> Row:
+    """A live organization by id or slug."""
+    found = await tx.one(Q.admin_find_organization, organization=organization)
+    if found is None:
+        raise not_live_organization(organization)
+    return found
+
+
+async def issue(
+    tx: Transaction,
+    who: Operator,
+    *,
+    organization_id: uuid.UUID,
+    tier: str,
+    seats: int,
+    name: str | None = None,
+    features: Sequence[str] | None = None,
+    starts_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    machine_bound: bool = True,
+) -> Row:
+    """A new license with its key: the only time the key exists outside its holder."""
+    starts_at = starts_at or datetime.now(UTC)
+    if expires_at is not None and expires_at <= starts_at:
+        raise _bad_dates()
+    key = license_keys.new_license_key()
+    created = await tx.one(
+        Q.admin_issue_license,
+        organization_id=organization_id,
+        name=name or f"{tier.title()} license",
+        key_prefix=license_keys.key_prefix(key),
+        key_digest=license_keys.key_digest(key),
+        tier=tier,
+        seats=seats,
+        machine_bound=machine_bound,
+        features=list(DEFAULT_FEATURES[tier] if features is None else features),
+        starts_at=starts_at,
+        expires_at=expires_at,
+        metadata=Jsonb({}),
+    )
+    assert created is not None
+    issued = await current(tx, created["id"])
+    await _audit(
+        tx,
+        who,
+        issued,
+        "license.issued",
+        {"tier": tier, "seats": seats, "expires_at": _text(expires_at)},
+    )
+    return {**issued, "license_key": key}
+
+
+async def locked(tx: Transaction, license_id: uuid.UUID) -> Row:
+    """The live license, locked for this transaction (validations taking a seat wait)."""
+    found = await tx.one(Q.admin_lock_license, license_id=license_id)
+    if found is None:
+        raise not_live_license(license_id)
+    return found
+
+
+async def transition(
+    tx: Transaction, who: Operator, license_id: uuid.UUID, command: str, reason: str | None
+) -> Row:
+    """suspend, reinstate or revoke; a license already past the transition is a conflict."""
+    sources, target, action = TRANSITIONS[command]
+    found = await locked(tx, license_id)
+    if found["status"] not in sources:
+        raise Problem(
+            "conflict",
+            f"cannot {command} a {found['status']} license (only {' or '.join(sources)})",
+        )
+    await tx.run(Q.admin_set_status, license_id=license_id, status=target)
+    await _audit(tx, who, found, action, {"from": found["status"], "to": target, "reason": reason})
+    return await current(tx, license_id)
+
+
+async def change(
+    tx: Transaction,
+    who: Operator,
+    license_id: uuid.UUID,
+    *,
+    tier: str | None = None,
+    seats: int | None = None,
+    features: Sequence[str] | None = None,
+    expires_at: datetime | _Unset | None = UNSET,
+    name: str | None = None,
+    reason: str | None = None,
+    action: str = "license.changed",
+) -> Row:
+    """Changes the terms of a live, unrevoked license. A new tier without `features` brings
+    that tier's default features. Seats below the machines holding one are refused (409): the
+    vendor decides which machines go, never this function."""
+    found = await locked(tx, license_id)
+    if found["status"] == "REVOKED":
+        raise Problem("conflict", "cannot change a REVOKED license")
+    if tier is not None and features is None and tier != found["tier"]:
+        features = DEFAULT_FEATURES[tier]
+    if seats is not None and seats < found["seats_used"]:
+        raise Problem(
+            "conflict",
+            f"{found['seats_used']} machines hold seats of this license: deactivate"
+            f" {found['seats_used'] - seats} of them before reducing it to {seats} seats",
+        )
+    if isinstance(expires_at, datetime) and expires_at <= found["starts_at"]:
+        raise _bad_dates()
+    wanted = {
+        "name": name,
+        "tier": tier,
+        "seats": seats,
+        "features": list(features) if features is not None else None,
+    }
+    changes = {
+        field: {"from": found[field], "to": value}
+        for field, value in wanted.items()
+        if value is not None and value != found[field]
+    }
+    if not isinstance(expires_at, _Unset) and expires_at != found["expires_at"]:
+        changes["expires_at"] = {"from": _text(found["expires_at"]), "to": _text(expires_at)}
+    await tx.run(
+        Q.admin_set_terms,
+        license_id=license_id,
+        name=name,
+        tier=tier,
+        seats=seats,
+        features=wanted["features"],
+        set_expiry=not isinstance(expires_at, _Unset),
+        expires_at=None if isinstance(expires_at, _Unset) else expires_at,
+    )
+    if action == "license.extended":
+        detail: dict[str, Any] = {
+            "from": _text(found["expires_at"]),
+            "to": _text(None if isinstance(expires_at, _Unset) else expires_at),
+        }
+    else:
+        detail = {"changes": changes}
+    await _audit(tx, who, found, action, {**detail, "reason": reason})
+    return await current(tx, license_id)
+
+
+async def current(tx: Transaction, license_id: uuid.UUID) -> Row:
+    found = await tx.one(Q.admin_get_license, license_id=license_id)
+    if found is None:
+        raise not_live_license(license_id)
+    return found
+
+
+def _text(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

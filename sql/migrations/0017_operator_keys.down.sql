@@ -1,0 +1,3 @@
+DROP INDEX public.licenses_created_idx;
+DROP INDEX public.organizations_created_idx;
+DROP SCHEMA operator CASCADE;
