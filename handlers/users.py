@@ -136,6 +136,7 @@ async def delete_user(user_id: str) -> Response:
             tx, principal, "user.deleted", "user", user_id, {"role": target["role"]}
         )
         await tx.run(Q.delete_user, organization_id=org, user_id=user_id)
+        await tx.run(Q.release_ownership, organization_id=org, user_id=user_id)
         await tx.run(
             Q.end_user_sessions, organization_id=org, user_id=user_id, reason="user_deleted"
         )

@@ -93,3 +93,10 @@ update sessions
  where organization_id = :organization_id
    and user_id = :user_id
    and revoked_at is null
+
+-- name: release_ownership
+-- organizations.owner_id names a live user or nobody (the FK's SET NULL only sees hard deletes).
+update organizations
+   set owner_id = null
+ where id = :organization_id
+   and owner_id = :user_id

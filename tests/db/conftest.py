@@ -27,6 +27,7 @@ TENANT_TABLES = (
     "license_activations",
     "projects",
     "sessions",
+    "spent_refresh_tokens",
     "audit_log",
 )
 
@@ -56,6 +57,7 @@ class Tenant:
     session: uuid.UUID  # the owner's
     member_session: uuid.UUID
     refresh_digest: bytes  # the owner's session's current token
+    spent_token: uuid.UUID  # a token the owner's session rotated away
     audit: uuid.UUID
 
     def row_id(self, table: str) -> uuid.UUID:
@@ -66,6 +68,7 @@ class Tenant:
             "license_activations": self.activation,
             "projects": self.project,
             "sessions": self.session,
+            "spent_refresh_tokens": self.spent_token,
             "audit_log": self.audit,
         }[table]
 
@@ -94,6 +97,7 @@ def create_tenant(system_dsn: str) -> Tenant:
             "project",
             "session",
             "member_session",
+            "spent_token",
             "audit",
         )
     }
@@ -140,6 +144,11 @@ def create_tenant(system_dsn: str) -> Tenant:
                 " values (%s, %s, %s, %s, now() + interval '1 day')",
                 (ids[key], ids["org"], ids[user], refresh if key == "session" else random_digest()),
             )
+        conn.execute(
+            "insert into spent_refresh_tokens (id, organization_id, session_id, refresh_digest)"
+            " values (%s, %s, %s, %s)",
+            (ids["spent_token"], ids["org"], ids["session"], random_digest()),
+        )
         conn.execute(
             "insert into audit_log (id, organization_id, actor_id, action, target_type, target_id)"
             " values (%s, %s, %s, 'project.created', 'project', %s)",

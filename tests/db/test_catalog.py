@@ -17,6 +17,7 @@ GLOBAL_INDEXES = {
     "licenses_key_digest_key",
     "sessions_refresh_digest_key",
     "sessions_previous_refresh_digest_idx",
+    "spent_refresh_tokens_refresh_digest_key",
 }
 
 PRETENANT_FUNCTIONS = {
@@ -28,6 +29,9 @@ PRETENANT_FUNCTIONS = {
     "set_password_hash",
     "rotate_refresh",
 }
+
+# Tables whose rows are never changed once written: no updated_at.
+APPEND_ONLY = {"audit_log", "spent_refresh_tokens"}
 
 # The RLS helpers the policies call. They carry no SET clause, so the planner can inline
 # them (0010); their bodies schema-qualify every name instead of pinning search_path.
@@ -324,4 +328,4 @@ def test_updated_at_triggers(admin: Any) -> None:
             " and c.relkind = 'r'"
         )
     }
-    assert tables == with_updated_at == set(TENANT_TABLES) - {"audit_log"}
+    assert tables == with_updated_at == set(TENANT_TABLES) - APPEND_ONLY
