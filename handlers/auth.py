@@ -15,7 +15,7 @@ from app.auth import tokens
 from app.edge import responses
 from app.licensing import keys as license_keys
 from app.problems import Problem, not_found, unauthorized
-from app.rules import slugs
+from app.rules import audit, pagination, slugs
 from db import queries
 
 Q = queries("auth")
@@ -160,13 +160,92 @@ async def refresh_tokens(body: dict[str, Any]) -> Response:
     return responses.json(pair.body())
 
 
-async def logout() -> Response:
+async def logout(scope: str = "current") -> Response:
     principal = caller()
     async with runtime.current().database.tenant(principal) as tx:
-        await tx.run(
-            Q.end_session,
+        if scope == "all":
+            await tx.run(
+                Q.end_all_sessions,
+                organization_id=principal.organization_id,
+                user_id=principal.user_id,
+                reason="logout_all",
+            )
+        else:
+            await tx.run(
+                Q.end_session,
+                organization_id=principal.organization_id,
+                session_id=principal.session_id,
+            )
+    return responses.empty()
+
+
+async def list_sessions(limit: int = 20, cursor: str | None = None) -> Response:
+    principal = caller()
+    async with runtime.current().database.tenant(principal) as tx:
+        body = await pagination.keyset_page(
+            tx,
+            runtime.current().cursors,
+            Q.list_sessions_first,
+            Q.list_sessions_after,
+            # Bound to the user too: a cursor is only good for the list of whoever got it.
+            kind=f"sessions:{principal.user_id}",
             organization_id=principal.organization_id,
+            limit=limit,
+            cursor=cursor,
+            user_id=principal.user_id,
             session_id=principal.session_id,
+        )
+    return responses.json(body)
+
+
+async def revoke_session(session_id: str) -> Response:
+    principal = caller()
+    async with runtime.current().database.tenant(principal) as tx:
+        ended = await tx.run(
+            Q.revoke_session,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            session_id=session_id,
+        )
+    if ended == 0:
+        raise not_found("session")
+    return responses.empty()
+
+
+async def change_password(body: dict[str, Any]) -> Response:
+    principal = caller()
+    org, user = principal.organization_id, principal.user_id
+    passwords = runtime.current().passwords
+    async with runtime.current().database.tenant(principal) as tx:
+        found = await tx.one(Q.get_password_hash, organization_id=org, user_id=user)
+    stored = found["password_hash"] if found else None
+    # Verified outside the transaction: argon2 takes tens of milliseconds, held by no lock.
+    if not await passwords.verify(stored, body["current_password"]) or stored is None:
+        raise Problem(
+            "validation-error",
+            "The current password is not correct.",
+            errors=[{"field": "body.current_password", "message": "is not correct"}],
+        )
+    new_hash = await passwords.hash(body["new_password"])
+    async with runtime.current().database.tenant(principal) as tx:
+        changed = await tx.run(
+            Q.change_password_hash,
+            organization_id=org,
+            user_id=user,
+            old_hash=stored,
+            new_hash=new_hash,
+        )
+        if changed == 0:
+            raise Problem("conflict", "The password was changed meanwhile; try again.")
+        ended = await tx.run(
+            Q.end_other_sessions,
+            organization_id=org,
+            user_id=user,
+            session_id=principal.session_id,
+            reason="password_changed",
+        )
+        await audit.by_caller(
+            tx, principal, "user.password_changed", "user", user, {"sessions_ended": ended}
         )
     return responses.empty()
 

@@ -13,7 +13,16 @@ from app.adapter.resolver import handler_name
 from app.edge import spec
 
 OPERATIONS = {
-    "auth": {"signup", "login", "logout", "refreshTokens", "getCurrentUser"},
+    "auth": {
+        "signup",
+        "login",
+        "logout",
+        "refreshTokens",
+        "getCurrentUser",
+        "listSessions",
+        "revokeSession",
+        "changePassword",
+    },
     "organizations": {"getOrganization", "updateOrganization", "deleteOrganization"},
     "users": {"listUsers", "createUser", "getUser", "updateUser", "deleteUser"},
     "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
