@@ -99,3 +99,17 @@ update users
    and id = :user_id
    and password_hash = :old_hash
    and deleted_at is null
+
+-- name: request_password_reset
+select pretenant.request_password_reset(:email, :token_digest, :expires_at, :subject, :body,
+                                        :max_recent, make_interval(secs => :window_seconds))
+       as queued
+
+-- name: reset_password
+select user_id, organization_id
+  from pretenant.reset_password(:token_digest, :new_hash, :request_id)
+
+-- name: accept_invitation
+select user_id, organization_id, session_id
+  from pretenant.accept_invitation(:token_digest, :password_hash, :refresh_digest, :expires_at,
+                                   :user_agent, :ip, :request_id)

@@ -18,6 +18,8 @@ GLOBAL_INDEXES = {
     "sessions_refresh_digest_key",
     "sessions_previous_refresh_digest_idx",
     "spent_refresh_tokens_refresh_digest_key",
+    "account_tokens_token_digest_key",
+    "outbox_pending_idx",
 }
 
 PRETENANT_FUNCTIONS = {
@@ -28,6 +30,12 @@ PRETENANT_FUNCTIONS = {
     "open_session",
     "set_password_hash",
     "rotate_refresh",
+    "request_password_reset",
+    "reset_password",
+    "accept_invitation",
+    "claim_outbox",
+    "complete_outbox",
+    "retry_outbox",
 }
 
 # Tables whose rows are never changed once written: no updated_at.
