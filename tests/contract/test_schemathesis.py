@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
 from app.edge import spec
@@ -24,6 +25,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 # These end the session the run is authenticated with; tests/api covers them.
 SESSION_ENDING = ["logout", "deleteOrganization"]
+# Ends every other session of the run's user (the spare one revokeSession is given) and
+# changes the password the examples log in with: it runs on its own, after the rest.
+RUN_LAST = ["changePassword"]
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30")
 
 
@@ -56,7 +60,56 @@ def login_example() -> dict[str, str]:
     return example
 
 
-def peers_config(tmp: Path, tokens: dict[str, str], organization_id: str) -> Path:
+def example_token(path: str) -> str:
+    body = spec.load()["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    token: str = next(iter(body["examples"].values()))["value"]["token"]
+    return token
+
+
+def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]) -> dict[str, str]:
+    """What the operations on server state need to succeed once: a spare session of alice's, two
+    invited users, and a reset and an invitation token that are the spec's example tokens."""
+    api = f"{server}/api/v1"
+    headers = {"Authorization": f"Bearer {alice['tokens']['access_token']}"}
+    example = login_example()
+    httpx.post(f"{api}/auth/login", json=example).raise_for_status()
+    sessions = httpx.get(f"{api}/auth/sessions", headers=headers).json()["data"]
+    spare = next(s["id"] for s in sessions if not s["current"])
+
+    def invited() -> str:
+        body = {
+            "email": f"inv-{uuid.uuid4().hex[:8]}@example.test",
+            "full_name": "I",
+            "role": "GUEST",
+        }
+        response = httpx.post(f"{api}/users", json=body, headers=headers)
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    resend, revoke, accepting = invited(), invited(), invited()
+    carol = signup(server, f"carol-{uuid.uuid4().hex[:8]}@example.test", "carol's password 1")
+    with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+        conn.execute(
+            "update account_tokens set token_digest = sha256(%s::bytea) where user_id = %s",
+            (example_token("/auth/invitation/accept").encode(), accepting),
+        )
+        conn.execute(
+            "insert into account_tokens (organization_id, user_id, purpose, token_digest,"
+            " expires_at) values (%s, %s, 'password_reset', sha256(%s::bytea),"
+            " now() + interval '1 hour')",
+            (
+                carol["organization"]["id"],
+                carol["user"]["id"],
+                example_token("/auth/password/reset/confirm").encode(),
+            ),
+        )
+    return {"revokeSession": f'session_id = "{spare}"', "resendInvitation": f'user_id = "{resend}"',
+            "revokeInvitation": f'user_id = "{revoke}"'}  # fmt: skip
+
+
+def peers_config(
+    tmp: Path, tokens: dict[str, str], organization_id: str, fixed: dict[str, str]
+) -> Path:
     """schemathesis.toml plus two tenants as peers, for object_level_authorization, and the
     first peer's organization id: any other id is a 404 by design (tests/api covers those),
     so without it the organization operations would rarely reach their success path."""
@@ -81,6 +134,10 @@ def peers_config(tmp: Path, tokens: dict[str, str], organization_id: str) -> Pat
         + f'\n[auth.wfc]\npath = "{wfc}"\nuser = "{next(iter(tokens))}"\npeers = [{names}]\n'
         + '\n[[operations]]\ninclude-operation-id = ["getOrganization", "updateOrganization"]\n'
         + f'parameters = {{ organization_id = "{organization_id}" }}\n'
+        + "".join(
+            f'\n[[operations]]\ninclude-operation-id = ["{op}"]\nparameters = {{ {value} }}\n'
+            for op, value in fixed.items()
+        )
     )
     return config
 
@@ -104,7 +161,12 @@ def operations_with_2xx(har: Path, document: dict[str, Any], base: str) -> dict[
 
 
 def run_schemathesis(
-    document: dict[str, Any], base_url: str, tmp: Path, *extra: str, config: Path | None = None
+    document: dict[str, Any],
+    base_url: str,
+    tmp: Path,
+    *extra: str,
+    config: Path | None = None,
+    phases: str = "examples,coverage,fuzzing,stateful",
 ) -> subprocess.CompletedProcess[str]:
     path = tmp / f"spec-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(document))
@@ -114,7 +176,7 @@ def run_schemathesis(
         "run", str(path),
         "--url", base_url,
         "--checks", "all",
-        "--phases", "examples,coverage,fuzzing,stateful",
+        "--phases", phases,
         "--max-examples", MAX_EXAMPLES,
         "--seed", "20261125",
         *extra,
@@ -130,27 +192,46 @@ def test_service_endpoints_pass_every_check(server: str, tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout[-6000:]
 
 
-def test_api_operations_pass_every_check(server: str, tmp_path: Path) -> None:
+def test_api_operations_pass_every_check(
+    server: str, database: TestDatabase, tmp_path: Path
+) -> None:
     example = login_example()
     alice = signup(server, example["email"], example["password"])
     bob = signup(server, f"fuzz-{uuid.uuid4().hex[:8]}@example.test", "fuzzing password 1")
     tokens = {"alice": alice["tokens"]["access_token"], "bob": bob["tokens"]["access_token"]}
+    fixed = state_for_the_run(server, database, alice)
     api, _service = spec.split(spec.load())
     excluded = SESSION_ENDING
-    flags = [flag for op in excluded for flag in ("--exclude-operation-id", op)]
-    har = tmp_path / "run.har"
-    result = run_schemathesis(
-        api,
-        server + "/api/v1",
-        tmp_path,
-        "--report", "har", "--report-har-path", str(har),
-        *flags,
-        config=peers_config(tmp_path, tokens, alice["organization"]["id"]),
-    )  # fmt: skip
-    print(result.stdout[-3000:])
-    assert result.returncode == 0, result.stdout[-6000:]
+    config = peers_config(tmp_path, tokens, alice["organization"]["id"], fixed)
+    seen: dict[str, set[int]] = {}
+    for name, flags, phases in (
+        (
+            "run",
+            [f for op in excluded + RUN_LAST for f in ("--exclude-operation-id", op)],
+            "examples,coverage,fuzzing,stateful",
+        ),
+        # No links lead to or from these operations: no stateful phase.
+        (
+            "last",
+            [f for op in RUN_LAST for f in ("--include-operation-id", op)],
+            "examples,coverage,fuzzing",
+        ),
+    ):
+        har = tmp_path / f"{name}.har"
+        result = run_schemathesis(
+            api,
+            server + "/api/v1",
+            tmp_path,
+            "--report", "har", "--report-har-path", str(har),
+            *flags,
+            config=config,
+            phases=phases,
+        )  # fmt: skip
+        print(result.stdout[-3000:])
+        assert result.returncode == 0, result.stdout[-6000:]
+        for op, statuses in operations_with_2xx(har, api, "/api/v1").items():
+            seen.setdefault(op, set()).update(statuses)
     # A run that only ever saw 401s would pass vacuously: every operation must have succeeded.
-    seen = operations_with_2xx(har, api, "/api/v1")
     tested = [
         op["operationId"]
         for _p, _m, op in spec.operations(api)
