@@ -60,38 +60,48 @@ def login_example() -> dict[str, str]:
     return example
 
 
-def example_token(path: str) -> str:
+def example_body(path: str) -> dict[str, Any]:
     body = spec.load()["paths"][path]["post"]["requestBody"]["content"]["application/json"]
-    token: str = next(iter(body["examples"].values()))["value"]["token"]
-    return token
+    value: dict[str, Any] = next(iter(body["examples"].values()))["value"]
+    return value
+
+
+def example_user_id(operation_id: str) -> str:
+    for _path, _method, op in spec.operations(spec.load()):
+        if op["operationId"] == operation_id:
+            (parameter,) = [p for p in op["parameters"] if p.get("name") == "user_id"]
+            return str(parameter["example"])
+    raise LookupError(operation_id)
 
 
 def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]) -> dict[str, str]:
-    """What the operations on server state need to succeed once: a spare session of alice's, two
-    invited users, and a reset and an invitation token that are the spec's example tokens."""
+    """What the operations on server state need to succeed once, made from the spec's own
+    examples so the examples phase reaches their success path: a spare session of alice's
+    (given as a parameter), invited users with the example ids of resendInvitation and
+    revokeInvitation, and the example reset, invitation and refresh tokens stored as digests."""
     api = f"{server}/api/v1"
     headers = {"Authorization": f"Bearer {alice['tokens']['access_token']}"}
-    example = login_example()
-    httpx.post(f"{api}/auth/login", json=example).raise_for_status()
+    httpx.post(f"{api}/auth/login", json=login_example()).raise_for_status()
     sessions = httpx.get(f"{api}/auth/sessions", headers=headers).json()["data"]
     spare = next(s["id"] for s in sessions if not s["current"])
-
-    def invited() -> str:
-        body = {
-            "email": f"inv-{uuid.uuid4().hex[:8]}@example.test",
-            "full_name": "I",
-            "role": "GUEST",
-        }
-        response = httpx.post(f"{api}/users", json=body, headers=headers)
-        response.raise_for_status()
-        return str(response.json()["id"])
-
-    resend, revoke, accepting = invited(), invited(), invited()
+    body = {"email": f"inv-{uuid.uuid4().hex[:8]}@example.test", "full_name": "I", "role": "GUEST"}
+    response = httpx.post(f"{api}/users", json=body, headers=headers)
+    response.raise_for_status()
+    accepting = response.json()["id"]
     carol = signup(server, f"carol-{uuid.uuid4().hex[:8]}@example.test", "carol's password 1")
+    # Not carol's: her password reset ends every session she has.
+    dave = signup(server, f"dave-{uuid.uuid4().hex[:8]}@example.test", "dave's password 12")
+    org = alice["organization"]["id"]
     with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+        for operation_id in ("resendInvitation", "revokeInvitation"):
+            conn.execute(
+                "insert into users (id, organization_id, email, full_name, role, status)"
+                " values (%s, %s, %s, 'Invited', 'GUEST', 'INVITED')",
+                (example_user_id(operation_id), org, f"{operation_id}@example.test"),
+            )
         conn.execute(
             "update account_tokens set token_digest = sha256(%s::bytea) where user_id = %s",
-            (example_token("/auth/invitation/accept").encode(), accepting),
+            (example_body("/auth/invitation/accept")["token"].encode(), accepting),
         )
         conn.execute(
             "insert into account_tokens (organization_id, user_id, purpose, token_digest,"
@@ -100,11 +110,19 @@ def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]
             (
                 carol["organization"]["id"],
                 carol["user"]["id"],
-                example_token("/auth/password/reset/confirm").encode(),
+                example_body("/auth/password/reset/confirm")["token"].encode(),
             ),
         )
-    return {"revokeSession": f'session_id = "{spare}"', "resendInvitation": f'user_id = "{resend}"',
-            "revokeInvitation": f'user_id = "{revoke}"'}  # fmt: skip
+        conn.execute(
+            "insert into sessions (organization_id, user_id, refresh_digest, expires_at)"
+            " values (%s, %s, sha256(%s::bytea), now() + interval '1 day')",
+            (
+                dave["organization"]["id"],
+                dave["user"]["id"],
+                example_body("/auth/refresh")["refresh_token"].encode(),
+            ),
+        )
+    return {"revokeSession": f'session_id = "{spare}"'}
 
 
 def peers_config(
