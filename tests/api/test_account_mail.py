@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import email
 import email.policy
@@ -35,8 +36,12 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self._lock = threading.Lock()
+        # How long the server takes to accept a message: a slow server keeps a delivery in
+        # flight long enough for another worker to try to take it too.
+        self.delay_s = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay_s)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
@@ -368,6 +373,7 @@ def test_smtp_down_delays_mail_and_loses_none_with_two_workers(
                 api.get(f"/api/v1/users/{user['id']}", headers=owner["headers"]).json()["status"]
                 == "INVITED"
             ), "the action succeeded"
+            smtp.inbox.delay_s = 1.0
             smtp.start()
             smtp.inbox.wait_for(user["email"])
             # Recorded as sent; both workers keep polling meanwhile (several rounds each at a
@@ -379,6 +385,7 @@ def test_smtp_down_delays_mail_and_loses_none_with_two_workers(
                 time.sleep(0.05)
             time.sleep(0.5)
     finally:
+        smtp.inbox.delay_s = 0.0
         smtp.stop()
         smtp.start()
     assert sent == ("sent",)
