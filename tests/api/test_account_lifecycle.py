@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.api.conftest import Account, login
+from tests.api.conftest import Account, login, unique_email
 
 Sql = Callable[..., list[tuple[Any, ...]]]
 
@@ -200,3 +200,28 @@ def test_change_password_needs_the_current_password(
     ]
     assert me_status(client, laptop) == 200
     assert me_status(client, login(client, owner.email)) == 200
+
+
+def test_a_reset_request_does_the_same_work_for_an_unknown_email(
+    client: TestClient, signup: Callable[..., Account], monkeypatch: Any
+) -> None:
+    # Same answer, same statement with the same kinds of values, known email or not: only the
+    # database decides, silently, whether to store a token and queue a message.
+    owner = signup()
+    database = client.app.runtime.database  # type: ignore[attr-defined]
+    statements: list[tuple[str, list[str]]] = []
+    original = database.anonymous_statement
+
+    async def recording(query: Any, **params: Any) -> Any:
+        statements.append((query.name, sorted(params)))
+        return await original(query, **params)
+
+    monkeypatch.setattr(database, "anonymous_statement", recording)
+    answers = [
+        client.post("/api/v1/auth/password/reset", json={"email": email})
+        for email in (owner.email, unique_email("nobody"))
+    ]
+    assert [(r.status_code, r.content) for r in answers] == [(202, b""), (202, b"")]
+    assert len(statements) == 2
+    assert statements[0] == statements[1]
+    assert statements[0][0] == "request_password_reset"
