@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -91,6 +92,11 @@ class Settings:
     max_header_count: int
     validate_responses: bool
     swagger_ui: bool
+    # Holds the SMTP password: kept out of repr, so it never reaches a log line.
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "CODITECT <no-reply@localhost>"
+    public_base_url: str = "http://127.0.0.1:8000"
+    mail_poll_interval_ms: int = 2000
     password_hashing: PasswordHashing = PasswordHashing()
 
     @classmethod
@@ -128,4 +134,37 @@ class Settings:
             max_header_count=_int(env, "MAX_HEADER_COUNT", 100, 10, 10_000),
             validate_responses=_bool(env, "CODITECT_VALIDATE_RESPONSES", False),
             swagger_ui=_bool(env, "CODITECT_SWAGGER_UI", True),
+            smtp_url=_smtp_url(env),
+            mail_from=_mail_from(env),
+            public_base_url=_base_url(env),
+            mail_poll_interval_ms=_int(env, "MAIL_POLL_INTERVAL_MS", 2000, 50, 600_000),
         )
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SMTP_URL") or None
+    if raw is not None:
+        parts = urlsplit(raw)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            # The value may hold a password: name the variable, never echo it.
+            raise ConfigError("SMTP_URL must be smtp://[user:password@]host[:port] or smtps://...")
+    return raw
+
+
+def _mail_from(env: Mapping[str, str]) -> str:
+    raw = env.get("MAIL_FROM")
+    if not raw:
+        if env.get("SMTP_URL"):
+            raise ConfigError("MAIL_FROM is required when SMTP_URL is set")
+        return "CODITECT <no-reply@localhost>"
+    if "@" not in raw or "\n" in raw or "\r" in raw:
+        raise ConfigError(f"MAIL_FROM must be an email address, got {raw!r}")
+    return raw
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    raw = env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) URL without query, got {raw!r}")
+    return raw.rstrip("/")

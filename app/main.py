@@ -11,6 +11,7 @@ from typing import Any
 from app import adapter
 from app.config import Settings
 from app.edge import docs, spec
+from app.mail import delivery
 from app.ops import database_setup
 from app.runtime import Runtime
 from db import Database
@@ -31,13 +32,19 @@ def lifespan_for(runtime: Runtime) -> Any:
         await database.open()
         runtime.attach(database)
         runtime.passwords.warm_up()
+        worker = delivery.OutboxWorker(
+            database,
+            delivery.transport_for(settings.smtp_url, settings.mail_from),
+            poll_interval_s=settings.mail_poll_interval_ms / 1000,
+        )
         # What start-up built (the resolved spec, compiled validators, routes) lives as long as
         # the process: freezing it keeps the cyclic collector from walking it again and again,
         # which otherwise shows as latency spikes under load.
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with delivery.running(worker):
+                yield
         finally:
             gc.unfreeze()
             runtime.attach(None)

@@ -8,14 +8,15 @@ from typing import Any
 import psycopg.errors
 from starlette.responses import Response
 
-from app import runtime
+from app import context, runtime
 from app.adapter import request
 from app.adapter.bearer import caller
 from app.auth import tokens
 from app.edge import responses
 from app.licensing import keys as license_keys
+from app.mail import messages
 from app.problems import Problem, not_found, unauthorized
-from app.rules import slugs
+from app.rules import audit, pagination, slugs
 from db import queries
 
 Q = queries("auth")
@@ -23,6 +24,11 @@ ORGS = queries("organizations")
 LICENSES = queries("licenses")
 USERS = queries("users")
 REFRESH_GRACE_SECONDS = 10
+RESET_TOKEN_MINUTES = 60
+# Per email: at most this many reset messages in the window, whoever asks (the anonymous
+# rate limit counts per client address).
+RESETS_PER_EMAIL = 3
+RESET_WINDOW_SECONDS = 3600
 EMAIL_TAKEN = "users_email_live_key"
 SLUG_TAKEN = "organizations_slug_live_key"
 
@@ -160,13 +166,92 @@ async def refresh_tokens(body: dict[str, Any]) -> Response:
     return responses.json(pair.body())
 
 
-async def logout() -> Response:
+async def logout(scope: str = "current") -> Response:
     principal = caller()
     async with runtime.current().database.tenant(principal) as tx:
-        await tx.run(
-            Q.end_session,
+        if scope == "all":
+            await tx.run(
+                Q.end_all_sessions,
+                organization_id=principal.organization_id,
+                user_id=principal.user_id,
+                reason="logout_all",
+            )
+        else:
+            await tx.run(
+                Q.end_session,
+                organization_id=principal.organization_id,
+                session_id=principal.session_id,
+            )
+    return responses.empty()
+
+
+async def list_sessions(limit: int = 20, cursor: str | None = None) -> Response:
+    principal = caller()
+    async with runtime.current().database.tenant(principal) as tx:
+        body = await pagination.keyset_page(
+            tx,
+            runtime.current().cursors,
+            Q.list_sessions_first,
+            Q.list_sessions_after,
+            # Bound to the user too: a cursor is only good for the list of whoever got it.
+            kind=f"sessions:{principal.user_id}",
             organization_id=principal.organization_id,
+            limit=limit,
+            cursor=cursor,
+            user_id=principal.user_id,
             session_id=principal.session_id,
+        )
+    return responses.json(body)
+
+
+async def revoke_session(session_id: str) -> Response:
+    principal = caller()
+    async with runtime.current().database.tenant(principal) as tx:
+        ended = await tx.run(
+            Q.revoke_session,
+            organization_id=principal.organization_id,
+            user_id=principal.user_id,
+            session_id=session_id,
+        )
+    if ended == 0:
+        raise not_found("session")
+    return responses.empty()
+
+
+async def change_password(body: dict[str, Any]) -> Response:
+    principal = caller()
+    org, user = principal.organization_id, principal.user_id
+    passwords = runtime.current().passwords
+    async with runtime.current().database.tenant(principal) as tx:
+        found = await tx.one(Q.get_password_hash, organization_id=org, user_id=user)
+    stored = found["password_hash"] if found else None
+    # Verified outside the transaction: argon2 takes tens of milliseconds, held by no lock.
+    if not await passwords.verify(stored, body["current_password"]) or stored is None:
+        raise Problem(
+            "validation-error",
+            "The current password is not correct.",
+            errors=[{"field": "body.current_password", "message": "is not correct"}],
+        )
+    new_hash = await passwords.hash(body["new_password"])
+    async with runtime.current().database.tenant(principal) as tx:
+        changed = await tx.run(
+            Q.change_password_hash,
+            organization_id=org,
+            user_id=user,
+            old_hash=stored,
+            new_hash=new_hash,
+        )
+        if changed == 0:
+            raise Problem("conflict", "The password was changed meanwhile; try again.")
+        ended = await tx.run(
+            Q.end_other_sessions,
+            organization_id=org,
+            user_id=user,
+            session_id=principal.session_id,
+            reason="password_changed",
+        )
+        await audit.by_caller(
+            tx, principal, "user.password_changed", "user", user, {"sessions_ended": ended}
         )
     return responses.empty()
 
@@ -183,3 +268,72 @@ async def get_current_user() -> Response:
     if user is None or organization is None:
         raise not_found("user")
     return responses.json({"user": user, "organization": organization})
+
+
+def _bad_token() -> Problem:
+    # One body for unknown, used, revoked and expired tokens.
+    return unauthorized("The token is not valid: it is unknown, used, revoked or expired.")
+
+
+async def request_password_reset(body: dict[str, Any]) -> Response:
+    # The same work and the same answer whether or not the email belongs to anyone: a token
+    # is made, a message written and the one statement run every time; only the database
+    # decides, silently, whether to store and queue them.
+    token = tokens.new_secret()
+    settings = runtime.current().settings
+    message = messages.password_reset(settings.public_base_url, token, RESET_TOKEN_MINUTES)
+    await runtime.current().database.anonymous_statement(
+        Q.request_password_reset,
+        email=body["email"],
+        token_digest=tokens.digest(token),
+        expires_at=datetime.now(UTC) + timedelta(minutes=RESET_TOKEN_MINUTES),
+        subject=message.subject,
+        body=message.body,
+        max_recent=RESETS_PER_EMAIL,
+        window_seconds=RESET_WINDOW_SECONDS,
+    )
+    return responses.empty(202)
+
+
+async def reset_password(body: dict[str, Any]) -> Response:
+    new_hash = await runtime.current().passwords.hash(body["new_password"])
+    reset = await runtime.current().database.anonymous_statement(
+        Q.reset_password,
+        token_digest=tokens.digest(body["token"]),
+        new_hash=new_hash,
+        request_id=context.request_id.get(),
+    )
+    if reset is None:
+        raise _bad_token()
+    return responses.empty()
+
+
+async def accept_invitation(body: dict[str, Any]) -> Response:
+    password_hash = await runtime.current().passwords.hash(body["password"])
+    refresh = tokens.new_secret()
+    async with runtime.current().database.anonymous() as tx:
+        accepted = await tx.one(
+            Q.accept_invitation,
+            token_digest=tokens.digest(body["token"]),
+            password_hash=password_hash,
+            refresh_digest=tokens.digest(refresh),
+            expires_at=_session_expiry(),
+            user_agent=request.user_agent(),
+            ip=request.client_ip(),
+            request_id=context.request_id.get(),
+        )
+        tier = (
+            await tx.one(Q.organization_tier, organization_id=accepted["organization_id"])
+            if accepted is not None
+            else None
+        )
+    if accepted is None:
+        raise _bad_token()
+    pair = runtime.current().tokens.pair(
+        user_id=accepted["user_id"],
+        organization_id=accepted["organization_id"],
+        session_id=accepted["session_id"],
+        refresh_token=refresh,
+        tier=tier["tier"] if tier else None,
+    )
+    return responses.json(pair.body())

@@ -66,5 +66,6 @@ async def delete_organization(organization_id: uuid.UUID) -> Response:
             tx, principal, "organization.deleted", "organization", organization_id
         )
         await tx.run(Q.delete_organization, organization_id=organization_id)
+        await tx.run(Q.delete_organization_users, organization_id=organization_id)
         await tx.run(Q.end_organization_sessions, organization_id=organization_id)
     return responses.empty()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg.errors
@@ -10,13 +11,17 @@ from starlette.responses import Response
 
 from app import runtime
 from app.adapter.bearer import caller
+from app.auth import tokens
 from app.auth.verifier import Principal
 from app.edge import responses
+from app.mail import messages
 from app.problems import Problem, forbidden, not_found
 from app.rules import audit, pagination, roles
 from db import Jsonb, Row, Transaction, queries
 
 Q = queries("users")
+ORGS = queries("organizations")
+INVITATION_DAYS = 7
 
 
 async def list_users(limit: int = 20, cursor: str | None = None) -> Response:
@@ -37,13 +42,14 @@ async def list_users(limit: int = 20, cursor: str | None = None) -> Response:
 
 async def create_user(body: dict[str, Any]) -> Response:
     principal = caller()
-    password_hash = await runtime.current().passwords.hash(body["password"])
+    password = body.get("password")
+    password_hash = await runtime.current().passwords.hash(password) if password else None
     try:
         async with runtime.current().database.tenant(principal) as tx:
             roles.require(tx.role, "ADMIN", "add users")
             roles.require_can_assign(tx.role, body["role"])
             user = await tx.one(
-                Q.create_user,
+                Q.create_user if password_hash else Q.create_invited_user,
                 organization_id=principal.organization_id,
                 email=body["email"],
                 full_name=body["full_name"],
@@ -53,11 +59,84 @@ async def create_user(body: dict[str, Any]) -> Response:
             )
             assert user is not None
             await audit.by_caller(
-                tx, principal, "user.created", "user", user["id"], {"role": body["role"]}
+                tx,
+                principal,
+                "user.created" if password_hash else "user.invited",
+                "user",
+                user["id"],
+                {"role": body["role"]},
             )
+            if password_hash is None:
+                await _invite(tx, principal.organization_id, user)
     except psycopg.errors.UniqueViolation:
         raise Problem("conflict", "A user with this email already exists.") from None
     return responses.json(user, 201, {"Location": f"/api/v1/users/{user['id']}"})
+
+
+async def _invite(tx: Transaction, organization_id: uuid.UUID, user: Row) -> None:
+    """A new invitation token for `user` and its message, in the caller's transaction; any
+    earlier invitation of the user stops working."""
+    token = tokens.new_secret()
+    organization = await tx.one(ORGS.get_organization, organization_id=organization_id)
+    settings = runtime.current().settings
+    message = messages.invitation(
+        settings.public_base_url,
+        token,
+        organization["name"] if organization else "your organization",
+        INVITATION_DAYS,
+    )
+    await tx.run(Q.revoke_invitation_tokens, organization_id=organization_id, user_id=user["id"])
+    await tx.run(
+        Q.create_invitation_token,
+        organization_id=organization_id,
+        user_id=user["id"],
+        token_digest=tokens.digest(token),
+        expires_at=datetime.now(UTC) + timedelta(days=INVITATION_DAYS),
+    )
+    await tx.run(
+        Q.queue_mail,
+        organization_id=organization_id,
+        kind="invitation",
+        recipient=user["email"],
+        subject=message.subject,
+        body=message.body,
+    )
+
+
+async def _invited(tx: Transaction, principal: Principal, user_id: str) -> Row:
+    """The invited user the caller may manage, locked; 404 for anyone else."""
+    roles.require(tx.role, "ADMIN", "manage invitations")
+    target = await _locked(tx, principal.organization_id, user_id)
+    roles.require_can_manage(tx.role, target["role"])
+    if target["status"] != "INVITED":
+        raise not_found("invitation")
+    found = await tx.one(
+        Q.find_invited_user, organization_id=principal.organization_id, user_id=user_id
+    )
+    if found is None:
+        raise not_found("invitation")
+    return found
+
+
+async def resend_invitation(user_id: str) -> Response:
+    principal = caller()
+    async with runtime.current().database.tenant(principal) as tx:
+        target = await _invited(tx, principal, user_id)
+        await _invite(tx, principal.organization_id, target)
+        await audit.by_caller(tx, principal, "user.invitation_resent", "user", user_id)
+    return responses.empty(202)
+
+
+async def revoke_invitation(user_id: str) -> Response:
+    principal = caller()
+    org = principal.organization_id
+    async with runtime.current().database.tenant(principal) as tx:
+        await _invited(tx, principal, user_id)
+        await tx.run(Q.revoke_invitation_tokens, organization_id=org, user_id=user_id)
+        # The invited user goes with the invitation, so the email is free to invite again.
+        await tx.run(Q.delete_user, organization_id=org, user_id=user_id)
+        await audit.by_caller(tx, principal, "user.invitation_revoked", "user", user_id)
+    return responses.empty()
 
 
 async def get_user(user_id: str) -> Response:
@@ -81,6 +160,12 @@ async def update_user(user_id: str, body: dict[str, Any]) -> Response:
         else:
             roles.require_can_manage(tx.role, target["role"])
             roles.require_can_assign(tx.role, new_role)
+        if (target["status"] == "INVITED") != (new_status == "INVITED"):
+            raise Problem(
+                "conflict",
+                "An invited user becomes ACTIVE by accepting the invitation, and nobody "
+                "becomes INVITED again; revoke or resend the invitation instead.",
+            )
         if target["role"] == "OWNER" and (new_role != "OWNER" or new_status != "ACTIVE"):
             await _keep_an_owner(tx, org, target)
         metadata = body.get("metadata")
@@ -136,6 +221,7 @@ async def delete_user(user_id: str) -> Response:
             tx, principal, "user.deleted", "user", user_id, {"role": target["role"]}
         )
         await tx.run(Q.delete_user, organization_id=org, user_id=user_id)
+        await tx.run(Q.release_ownership, organization_id=org, user_id=user_id)
         await tx.run(
             Q.end_user_sessions, organization_id=org, user_id=user_id, reason="user_deleted"
         )

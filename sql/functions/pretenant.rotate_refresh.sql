@@ -1,24 +1,26 @@
--- requires: 0003
+-- requires: 0012
 --
 -- A pre-tenant function (see pretenant.signup.sql for the rules they all follow).
 --
--- Refresh-token rotation with reuse detection. The session row is locked (FOR UPDATE) so
--- concurrent refreshes of one session serialize. Outcomes:
+-- Refresh-token rotation with reuse detection. Every token a session rotates away is kept in
+-- public.spent_refresh_tokens for the life of the session, so reuse of any of them is seen.
+-- The session row is locked (FOR UPDATE) so concurrent refreshes of one session serialize.
+-- Outcomes:
 --   'rotated'  p_old_digest is the session's current token and the session is live (not
 --              revoked, not expired, user ACTIVE and not deleted, organization ACTIVE and
---              not deleted): the current token becomes p_new_digest, the old one is kept
---              as previous_refresh_digest, rotated_at = now().
---   'grace'    p_old_digest is the previous token, rotated less than p_grace ago (a retry
---              or a concurrent refresh), and the session is live: the current token is
---              replaced by p_new_digest again; previous token and rotated_at are kept, so
---              the grace window is never extended.
---   'reused'   p_old_digest is the previous token outside the grace window: the token was
---              stolen or replayed, so the session is revoked (revoked_reason
---              'refresh_reuse').
---   'invalid'  anything else: unknown token, a token older than the previous one (only
---              one previous token is kept, so older ones are simply unknown), the previous
---              token within grace of a session that is no longer live, or the current
---              token of a session that is no longer live.
+--              not deleted): the old token is spent, the current token becomes
+--              p_new_digest, previous_refresh_digest = the old token, rotated_at = now().
+--   'grace'    p_old_digest is the token rotated away last (previous_refresh_digest),
+--              less than p_grace ago (a retry or a concurrent refresh), the session is
+--              live, and the grace has not been used since that rotation: the current
+--              token is spent too and replaced by p_new_digest; previous_refresh_digest and
+--              rotated_at are cleared, so the previous token is honoured exactly once.
+--   'reused'   p_old_digest is any other spent token of the session (older than the
+--              previous one, the previous one outside the grace window or presented a
+--              second time, or a token displaced by a grace rotation): the token was stolen
+--              or replayed, so the session is revoked (revoked_reason 'refresh_reuse').
+--   'invalid'  an unknown token, or the current or previous token of a session that is no
+--              longer live.
 -- session_id, user_id and organization_id are returned for every outcome but 'invalid'.
 
 CREATE OR REPLACE FUNCTION pretenant.rotate_refresh(
@@ -32,6 +34,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_session public.sessions%ROWTYPE;
+    v_spent   uuid;
     v_live    boolean;
 BEGIN
     SELECT s.* INTO v_session
@@ -40,14 +43,19 @@ BEGIN
        FOR UPDATE;
 
     IF NOT FOUND THEN
-        SELECT s.* INTO v_session
-          FROM public.sessions AS s
-         WHERE s.previous_refresh_digest = p_old_digest
-           FOR UPDATE;
+        SELECT t.session_id INTO v_spent
+          FROM public.spent_refresh_tokens AS t
+         WHERE t.refresh_digest = p_old_digest;
         IF NOT FOUND THEN
             RETURN QUERY SELECT 'invalid'::text, NULL::uuid, NULL::uuid, NULL::uuid;
             RETURN;
         END IF;
+        -- Locked by id, so a concurrent rotation that committed meanwhile is seen as it is
+        -- now (a second use of the previous token finds the grace already spent).
+        SELECT s.* INTO v_session
+          FROM public.sessions AS s
+         WHERE s.id = v_spent
+           FOR UPDATE;
     END IF;
 
     SELECT v_session.revoked_at IS NULL
@@ -68,6 +76,8 @@ BEGIN
             RETURN QUERY SELECT 'invalid'::text, NULL::uuid, NULL::uuid, NULL::uuid;
             RETURN;
         END IF;
+        INSERT INTO public.spent_refresh_tokens (organization_id, session_id, refresh_digest)
+        VALUES (v_session.organization_id, v_session.id, p_old_digest);
         UPDATE public.sessions
            SET previous_refresh_digest = p_old_digest,
                refresh_digest = p_new_digest,
@@ -79,14 +89,19 @@ BEGIN
         RETURN;
     END IF;
 
-    -- p_old_digest is the previous token.
-    IF v_session.rotated_at > now() - p_grace THEN
+    IF v_session.previous_refresh_digest = p_old_digest
+       AND v_session.rotated_at > now() - p_grace THEN
         IF NOT v_live THEN
             RETURN QUERY SELECT 'invalid'::text, NULL::uuid, NULL::uuid, NULL::uuid;
             RETURN;
         END IF;
+        -- The token this replaces was issued moments ago; presenting it later is reuse.
+        INSERT INTO public.spent_refresh_tokens (organization_id, session_id, refresh_digest)
+        VALUES (v_session.organization_id, v_session.id, v_session.refresh_digest);
         UPDATE public.sessions
            SET refresh_digest = p_new_digest,
+               previous_refresh_digest = NULL,
+               rotated_at = NULL,
                last_used_at = now()
          WHERE id = v_session.id;
         RETURN QUERY SELECT 'grace'::text, v_session.id, v_session.user_id,

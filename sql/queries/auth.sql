@@ -34,3 +34,82 @@ update sessions
 -- name: organization_tier
 -- Sizes the caller's rate limit (a token claim); never used to authorize anything.
 select pretenant.organization_tier(:organization_id) as tier
+
+-- name: list_sessions_first
+-- The caller's own live sessions (RLS would show an ADMIN everyone's: filtered by user here).
+select id, created_at, last_used_at, expires_at, host(ip) as client_address, user_agent,
+       id = :session_id as current
+  from sessions
+ where organization_id = :organization_id
+   and user_id = :user_id
+   and revoked_at is null
+   and expires_at > now()
+ order by created_at desc, id desc
+ limit :limit
+
+-- name: list_sessions_after
+select id, created_at, last_used_at, expires_at, host(ip) as client_address, user_agent,
+       id = :session_id as current
+  from sessions
+ where organization_id = :organization_id
+   and user_id = :user_id
+   and revoked_at is null
+   and expires_at > now()
+   and (created_at, id) < (:after_created_at, :after_id)
+ order by created_at desc, id desc
+ limit :limit
+
+-- name: revoke_session
+-- One of the caller's own live sessions; another user's id ends nothing (404).
+update sessions
+   set revoked_at = now(), revoked_reason = 'revoked_by_user'
+ where organization_id = :organization_id
+   and user_id = :user_id
+   and id = :session_id
+   and revoked_at is null
+   and expires_at > now()
+
+-- name: end_all_sessions
+update sessions
+   set revoked_at = now(), revoked_reason = :reason
+ where organization_id = :organization_id
+   and user_id = :user_id
+   and revoked_at is null
+
+-- name: end_other_sessions
+update sessions
+   set revoked_at = now(), revoked_reason = :reason
+ where organization_id = :organization_id
+   and user_id = :user_id
+   and id <> :session_id
+   and revoked_at is null
+
+-- name: get_password_hash
+select password_hash
+  from users
+ where organization_id = :organization_id
+   and id = :user_id
+   and deleted_at is null
+
+-- name: change_password_hash
+-- Compare-and-set: a concurrent change of the same password is not overwritten.
+update users
+   set password_hash = :new_hash
+ where organization_id = :organization_id
+   and id = :user_id
+   and password_hash = :old_hash
+   and deleted_at is null
+
+-- name: request_password_reset
+select pretenant.request_password_reset(:email, :token_digest, :expires_at, :subject, :body,
+                                        :max_recent, make_interval(secs => :window_seconds))
+       as queued
+
+-- name: reset_password
+select user_id, organization_id
+  from pretenant.reset_password(:token_digest, :new_hash, :request_id)
+
+-- name: accept_invitation
+select user_id, organization_id, session_id
+  from pretenant.accept_invitation(:token_digest, :password_hash, :refresh_digest, :expires_at,
+                                   :user_agent, :ip, :request_id)

@@ -26,3 +26,10 @@ update sessions
    set revoked_at = now(), revoked_reason = 'organization_deleted'
  where organization_id = :organization_id
    and revoked_at is null
+
+-- name: delete_organization_users
+-- The organization's users go with it, so their emails are free for a new signup.
+update users
+   set deleted_at = now()
+ where organization_id = :organization_id
+   and deleted_at is null

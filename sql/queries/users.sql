@@ -93,3 +93,42 @@ update sessions
  where organization_id = :organization_id
    and user_id = :user_id
    and revoked_at is null
+
+-- name: release_ownership
+-- organizations.owner_id names a live user or nobody (the FK's SET NULL only sees hard deletes).
+update organizations
+   set owner_id = null
+ where id = :organization_id
+   and owner_id = :user_id
+
+-- name: create_invited_user
+-- No password until the invitation is accepted.
+insert into users (organization_id, email, full_name, role, status, password_hash, metadata)
+values (:organization_id, :email, :full_name, :role, 'INVITED', null, :metadata)
+returning id, organization_id, email, full_name, role, status, metadata, last_login_at,
+          created_at, updated_at
+
+-- name: create_invitation_token
+insert into account_tokens (organization_id, user_id, purpose, token_digest, expires_at)
+values (:organization_id, :user_id, 'invitation', :token_digest, :expires_at)
+
+-- name: revoke_invitation_tokens
+update account_tokens
+   set revoked_at = now()
+ where organization_id = :organization_id
+   and user_id = :user_id
+   and purpose = 'invitation'
+   and used_at is null
+   and revoked_at is null
+
+-- name: queue_mail
+-- Written in the transaction of the action that causes it; the outbox worker delivers it.
+insert into outbox (organization_id, kind, recipient, subject, body)
+values (:organization_id, :kind, :recipient, :subject, :body)
+
+-- name: find_invited_user
+select id, email, full_name, role, status
+  from users
+ where organization_id = :organization_id
+   and id = :user_id
+   and deleted_at is null

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -271,8 +272,65 @@ def test_two_concurrent_refreshes_both_get_a_working_pair(
         "select count(*) from sessions where user_id = %s and revoked_at is null",
         account.user["id"],
     ) == [(1,)]
+    # The pair issued last holds the session's current token, and it works; the other one
+    # was displaced within the grace window (the client keeps the pair it received last).
+    current_query = "select refresh_digest from sessions where user_id = %s"
+    ((current,),) = sql(current_query, account.user["id"])
     winners = [r.json()["refresh_token"] for r in results]
-    assert sum(refresh(client, t).status_code == 200 for t in winners) >= 1
+    (last,) = [t for t in winners if hashlib.sha256(t.encode()).digest() == bytes(current)]
+    assert refresh(client, last).status_code == 200
+
+
+def test_a_token_two_rotations_old_revokes_the_session(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    account = signup()
+    first = account.tokens["refresh_token"]
+    second = refresh(client, first).json()
+    third = refresh(client, second["refresh_token"]).json()
+    assert refresh(client, first).status_code == 401
+    assert refresh(client, third["refresh_token"]).status_code == 401, "the session is revoked"
+    assert me(client, third["access_token"]).status_code == 401
+
+
+def test_every_spent_token_of_a_long_session_is_detected(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    account = signup()
+    spent = [account.tokens["refresh_token"]]
+    for _ in range(4):
+        spent.append(refresh(client, spent[-1]).json()["refresh_token"])
+    assert refresh(client, spent[1]).status_code == 401
+    assert refresh(client, spent[-1]).status_code == 401, "the session is revoked"
+
+
+def test_the_previous_token_is_honoured_only_once(
+    client: TestClient, signup: Callable[..., Account], sql: Sql
+) -> None:
+    account = signup()
+    old = account.tokens["refresh_token"]
+    assert refresh(client, old).status_code == 200
+    retried = refresh(client, old)
+    assert retried.status_code == 200, "honoured once within the grace window"
+    assert refresh(client, old).status_code == 401, "a second use is reuse"
+    assert refresh(client, retried.json()["refresh_token"]).status_code == 401
+    assert me(client, retried.json()["access_token"]).status_code == 401
+    reasons = sql("select revoked_reason from sessions where user_id = %s", account.user["id"])
+    assert reasons == [("refresh_reuse",)]
+
+
+def test_a_token_displaced_by_the_grace_is_reuse_too(
+    client: TestClient, signup: Callable[..., Account]
+) -> None:
+    # A thief replaying the previous token within the grace window gets a pair, but the
+    # legitimate holder's next refresh (with the pair the thief displaced) ends the session.
+    account = signup()
+    old = account.tokens["refresh_token"]
+    legitimate = refresh(client, old).json()
+    stolen = refresh(client, old).json()
+    assert refresh(client, legitimate["refresh_token"]).status_code == 401
+    assert refresh(client, stolen["refresh_token"]).status_code == 401
+    assert me(client, stolen["access_token"]).status_code == 401
 
 
 def test_unknown_refresh_tokens_are_401(client: TestClient) -> None:

@@ -66,3 +66,31 @@ def test_the_response_validator_is_in_the_stack_only_when_it_validates(tmp_path:
     assert EdgeHeadersMiddleware in on
     assert EdgeHeadersMiddleware not in off
     assert len(on) == len(off) + 2
+
+
+def test_mail_settings_default_to_the_log_and_local_links() -> None:
+    settings = Settings.from_env({})
+    assert settings.smtp_url is None
+    assert settings.public_base_url == "http://127.0.0.1:8000"
+    assert "@" in settings.mail_from
+
+
+def test_mail_settings_are_read_and_the_smtp_password_is_never_shown() -> None:
+    settings = Settings.from_env(
+        {
+            "SMTP_URL": "smtps://mailer:s3cret-pw@smtp.example:465",
+            "MAIL_FROM": "CODITECT <no-reply@coditect.example>",
+            "PUBLIC_BASE_URL": "https://app.coditect.example/",
+        }
+    )
+    assert settings.smtp_url == "smtps://mailer:s3cret-pw@smtp.example:465"
+    assert settings.public_base_url == "https://app.coditect.example"
+    assert "s3cret-pw" not in repr(settings)
+    with pytest.raises(ConfigError, match="MAIL_FROM") as missing:
+        Settings.from_env({"SMTP_URL": "smtp://u:s3cret-pw@smtp.example"})
+    assert "s3cret-pw" not in str(missing.value)
+    with pytest.raises(ConfigError, match="SMTP_URL") as wrong:
+        Settings.from_env({"SMTP_URL": "http://u:s3cret-pw@smtp.example", "MAIL_FROM": "a@b"})
+    assert "s3cret-pw" not in str(wrong.value)
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        Settings.from_env({"PUBLIC_BASE_URL": "ftp://example"})

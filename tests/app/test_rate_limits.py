@@ -239,3 +239,21 @@ def test_an_operator_key_has_its_own_budget_once_this_process_knows_it(
     response = base.get("/api/v1/operator/licenses", headers=forged)
     assert response.status_code == 401
     assert limits_of(response)[:2] == (10, 8)
+
+
+def test_password_reset_and_invitations_count_against_the_anonymous_budget(
+    start_server: Server,
+) -> None:
+    base = start_server()
+    calls = [
+        ("/api/v1/auth/password/reset", {"email": "someone@example.test"}, 202),
+        ("/api/v1/auth/password/reset/confirm", {"token": "x", "new_password": "p" * 12}, 401),
+        ("/api/v1/auth/invitation/accept", {"token": "x", "password": "p" * 12}, 401),
+    ]
+    for i in range(10):
+        path, body, status = calls[i % 3]
+        response = base.post(path, json=body)
+        assert response.status_code == status, response.text
+        assert limits_of(response)[1] == 9 - i
+    for path, body, _status in calls:
+        assert_429(base.post(path, json=body), 10)

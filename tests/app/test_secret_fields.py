@@ -76,8 +76,14 @@ def test_every_secret_named_request_field_is_marked_password_in_the_spec() -> No
             if is_marked:
                 marked.append(f"{name}.{prop}")
     assert marked == [
+        "InvitationAcceptance.token",
+        "InvitationAcceptance.password",
         "LicenseValidationRequest.license_key",
         "LoginRequest.password",
+        "PasswordChange.current_password",
+        "PasswordChange.new_password",
+        "PasswordReset.token",
+        "PasswordReset.new_password",
         "RefreshRequest.refresh_token",
         "SignupRequest.password",
         "UserCreate.password",

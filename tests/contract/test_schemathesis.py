@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
 from app.edge import spec
@@ -27,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SESSION_ENDING = ["logout", "deleteOrganization"]
 # Operator operations take an operator key, not a user's token: run on their own below.
 OPERATOR_TAG = "operator"
+# Ends every other session of the run's user (the spare one revokeSession is given) and
+# changes the password the examples log in with: it runs on its own, after the rest.
+RUN_LAST = ["changePassword"]
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30")
 
 
@@ -59,7 +63,74 @@ def login_example() -> dict[str, str]:
     return example
 
 
-def peers_config(tmp: Path, tokens: dict[str, str], organization_id: str) -> Path:
+def example_body(path: str) -> dict[str, Any]:
+    body = spec.load()["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    value: dict[str, Any] = next(iter(body["examples"].values()))["value"]
+    return value
+
+
+def example_user_id(operation_id: str) -> str:
+    for _path, _method, op in spec.operations(spec.load()):
+        if op["operationId"] == operation_id:
+            (parameter,) = [p for p in op["parameters"] if p.get("name") == "user_id"]
+            return str(parameter["example"])
+    raise LookupError(operation_id)
+
+
+def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]) -> dict[str, str]:
+    """What the operations on server state need to succeed once, made from the spec's own
+    examples so the examples phase reaches their success path: a spare session of alice's
+    (given as a parameter), invited users with the example ids of resendInvitation and
+    revokeInvitation, and the example reset, invitation and refresh tokens stored as digests."""
+    api = f"{server}/api/v1"
+    headers = {"Authorization": f"Bearer {alice['tokens']['access_token']}"}
+    httpx.post(f"{api}/auth/login", json=login_example()).raise_for_status()
+    sessions = httpx.get(f"{api}/auth/sessions", headers=headers).json()["data"]
+    spare = next(s["id"] for s in sessions if not s["current"])
+    body = {"email": f"inv-{uuid.uuid4().hex[:8]}@example.test", "full_name": "I", "role": "GUEST"}
+    response = httpx.post(f"{api}/users", json=body, headers=headers)
+    response.raise_for_status()
+    accepting = response.json()["id"]
+    carol = signup(server, f"carol-{uuid.uuid4().hex[:8]}@example.test", "carol's password 1")
+    # Not carol's: her password reset ends every session she has.
+    dave = signup(server, f"dave-{uuid.uuid4().hex[:8]}@example.test", "dave's password 12")
+    org = alice["organization"]["id"]
+    with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+        for operation_id in ("resendInvitation", "revokeInvitation"):
+            conn.execute(
+                "insert into users (id, organization_id, email, full_name, role, status)"
+                " values (%s, %s, %s, 'Invited', 'GUEST', 'INVITED')",
+                (example_user_id(operation_id), org, f"{operation_id}@example.test"),
+            )
+        conn.execute(
+            "update account_tokens set token_digest = sha256(%s::bytea) where user_id = %s",
+            (example_body("/auth/invitation/accept")["token"].encode(), accepting),
+        )
+        conn.execute(
+            "insert into account_tokens (organization_id, user_id, purpose, token_digest,"
+            " expires_at) values (%s, %s, 'password_reset', sha256(%s::bytea),"
+            " now() + interval '1 hour')",
+            (
+                carol["organization"]["id"],
+                carol["user"]["id"],
+                example_body("/auth/password/reset/confirm")["token"].encode(),
+            ),
+        )
+        conn.execute(
+            "insert into sessions (organization_id, user_id, refresh_digest, expires_at)"
+            " values (%s, %s, sha256(%s::bytea), now() + interval '1 day')",
+            (
+                dave["organization"]["id"],
+                dave["user"]["id"],
+                example_body("/auth/refresh")["refresh_token"].encode(),
+            ),
+        )
+    return {"revokeSession": f'session_id = "{spare}"'}
+
+
+def peers_config(
+    tmp: Path, tokens: dict[str, str], organization_id: str, fixed: dict[str, str]
+) -> Path:
     """schemathesis.toml plus two tenants as peers, for object_level_authorization, and the
     first peer's organization id: any other id is a 404 by design (tests/api covers those),
     so without it the organization operations would rarely reach their success path."""
@@ -84,6 +155,10 @@ def peers_config(tmp: Path, tokens: dict[str, str], organization_id: str) -> Pat
         + f'\n[auth.wfc]\npath = "{wfc}"\nuser = "{next(iter(tokens))}"\npeers = [{names}]\n'
         + '\n[[operations]]\ninclude-operation-id = ["getOrganization", "updateOrganization"]\n'
         + f'parameters = {{ organization_id = "{organization_id}" }}\n'
+        + "".join(
+            f'\n[[operations]]\ninclude-operation-id = ["{op}"]\nparameters = {{ {value} }}\n'
+            for op, value in fixed.items()
+        )
     )
     return config
 
@@ -107,7 +182,12 @@ def operations_with_2xx(har: Path, document: dict[str, Any], base: str) -> dict[
 
 
 def run_schemathesis(
-    document: dict[str, Any], base_url: str, tmp: Path, *extra: str, config: Path | None = None
+    document: dict[str, Any],
+    base_url: str,
+    tmp: Path,
+    *extra: str,
+    config: Path | None = None,
+    phases: str = "examples,coverage,fuzzing,stateful",
 ) -> subprocess.CompletedProcess[str]:
     path = tmp / f"spec-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(document))
@@ -117,7 +197,7 @@ def run_schemathesis(
         "run", str(path),
         "--url", base_url,
         "--checks", "all",
-        "--phases", "examples,coverage,fuzzing,stateful",
+        "--phases", phases,
         "--max-examples", MAX_EXAMPLES,
         "--seed", "20261125",
         *extra,
@@ -133,42 +213,65 @@ def test_service_endpoints_pass_every_check(server: str, tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout[-6000:]
 
 
-def test_api_operations_pass_every_check(server: str, tmp_path: Path) -> None:
+def test_api_operations_pass_every_check(
+    server: str, database: TestDatabase, tmp_path: Path
+) -> None:
     example = login_example()
     alice = signup(server, example["email"], example["password"])
     bob = signup(server, f"fuzz-{uuid.uuid4().hex[:8]}@example.test", "fuzzing password 1")
     tokens = {"alice": alice["tokens"]["access_token"], "bob": bob["tokens"]["access_token"]}
+    fixed = state_for_the_run(server, database, alice)
     api, _service = spec.split(spec.load())
     excluded = SESSION_ENDING
-    flags = [flag for op in excluded for flag in ("--exclude-operation-id", op)]
-    har = tmp_path / "run.har"
-    result = run_schemathesis(
-        api,
-        server + "/api/v1",
-        tmp_path,
-        "--report", "har", "--report-har-path", str(har),
-        "--exclude-tag", OPERATOR_TAG,
-        *flags,
-        config=peers_config(tmp_path, tokens, alice["organization"]["id"]),
-    )  # fmt: skip
-    print(result.stdout[-3000:])
-    assert result.returncode == 0, result.stdout[-6000:]
+    config = peers_config(tmp_path, tokens, alice["organization"]["id"], fixed)
+    seen: dict[str, set[int]] = {}
+    for name, flags, phases in (
+        (
+            "run",
+            ["--exclude-tag", OPERATOR_TAG]
+            + [f for op in excluded + RUN_LAST for f in ("--exclude-operation-id", op)],
+            "examples,coverage,fuzzing,stateful",
+        ),
+        # No links lead to or from these operations: no stateful phase.
+        (
+            "last",
+            [f for op in RUN_LAST for f in ("--include-operation-id", op)],
+            "examples,coverage,fuzzing",
+        ),
+    ):
+        har = tmp_path / f"{name}.har"
+        result = run_schemathesis(
+            api,
+            server + "/api/v1",
+            tmp_path,
+            "--report", "har", "--report-har-path", str(har),
+            *flags,
+            config=config,
+            phases=phases,
+        )  # fmt: skip
+        print(result.stdout[-3000:])
+        assert result.returncode == 0, result.stdout[-6000:]
+        for op, statuses in operations_with_2xx(har, api, "/api/v1").items():
+            seen.setdefault(op, set()).update(statuses)
     # A run that only ever saw 401s would pass vacuously: every operation must have succeeded.
     tested = [
         op["operationId"]
         for _p, _m, op in spec.operations(api)
         if op["operationId"] not in excluded and OPERATOR_TAG not in op["tags"]
     ]
-    assert never_succeeded(har, api, tested) == {}
+    assert without_2xx(seen, tested) == {}
 
 
-def never_succeeded(har: Path, api: dict[str, Any], tested: list[str]) -> dict[str, list[int]]:
-    seen = operations_with_2xx(har, api, "/api/v1")
+def without_2xx(seen: dict[str, set[int]], tested: list[str]) -> dict[str, list[int]]:
     return {
         op: sorted(seen.get(op, set()))
         for op in tested
         if not any(200 <= s < 300 for s in seen.get(op, set()))
     }
+
+
+def never_succeeded(har: Path, api: dict[str, Any], tested: list[str]) -> dict[str, list[int]]:
+    return without_2xx(operations_with_2xx(har, api, "/api/v1"), tested)
 
 
 def operator_config(tmp: Path, organization_id: str, licenses: dict[str, str]) -> Path:

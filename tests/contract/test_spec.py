@@ -13,9 +13,29 @@ from app.adapter.resolver import handler_name
 from app.edge import spec
 
 OPERATIONS = {
-    "auth": {"signup", "login", "logout", "refreshTokens", "getCurrentUser"},
+    "auth": {
+        "signup",
+        "login",
+        "logout",
+        "refreshTokens",
+        "getCurrentUser",
+        "listSessions",
+        "revokeSession",
+        "changePassword",
+        "requestPasswordReset",
+        "resetPassword",
+        "acceptInvitation",
+    },
     "organizations": {"getOrganization", "updateOrganization", "deleteOrganization"},
-    "users": {"listUsers", "createUser", "getUser", "updateUser", "deleteUser"},
+    "users": {
+        "listUsers",
+        "createUser",
+        "getUser",
+        "updateUser",
+        "deleteUser",
+        "resendInvitation",
+        "revokeInvitation",
+    },
     "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
     "projects": {"listProjects", "createProject", "getProject", "updateProject", "deleteProject"},
     "service": {"getHealth", "getReadiness", "getJwks", "getMetrics"},

@@ -27,6 +27,9 @@ TENANT_TABLES = (
     "license_activations",
     "projects",
     "sessions",
+    "spent_refresh_tokens",
+    "account_tokens",
+    "outbox",
     "audit_log",
 )
 
@@ -56,6 +59,9 @@ class Tenant:
     session: uuid.UUID  # the owner's
     member_session: uuid.UUID
     refresh_digest: bytes  # the owner's session's current token
+    spent_token: uuid.UUID  # a token the owner's session rotated away
+    account_token: uuid.UUID  # the guest's password reset token
+    mail: uuid.UUID  # a message in the outbox
     audit: uuid.UUID
 
     def row_id(self, table: str) -> uuid.UUID:
@@ -66,6 +72,9 @@ class Tenant:
             "license_activations": self.activation,
             "projects": self.project,
             "sessions": self.session,
+            "spent_refresh_tokens": self.spent_token,
+            "account_tokens": self.account_token,
+            "outbox": self.mail,
             "audit_log": self.audit,
         }[table]
 
@@ -94,6 +103,9 @@ def create_tenant(system_dsn: str) -> Tenant:
             "project",
             "session",
             "member_session",
+            "spent_token",
+            "account_token",
+            "mail",
             "audit",
         )
     }
@@ -140,6 +152,21 @@ def create_tenant(system_dsn: str) -> Tenant:
                 " values (%s, %s, %s, %s, now() + interval '1 day')",
                 (ids[key], ids["org"], ids[user], refresh if key == "session" else random_digest()),
             )
+        conn.execute(
+            "insert into spent_refresh_tokens (id, organization_id, session_id, refresh_digest)"
+            " values (%s, %s, %s, %s)",
+            (ids["spent_token"], ids["org"], ids["session"], random_digest()),
+        )
+        conn.execute(
+            "insert into account_tokens (id, organization_id, user_id, purpose, token_digest,"
+            " expires_at) values (%s, %s, %s, 'password_reset', %s, now() + interval '1 hour')",
+            (ids["account_token"], ids["org"], ids["guest"], random_digest()),
+        )
+        conn.execute(
+            "insert into outbox (id, organization_id, kind, recipient, subject, body)"
+            " values (%s, %s, 'password_reset', %s, 'Reset', 'A link')",
+            (ids["mail"], ids["org"], f"guest.{slug}@example.test"),
+        )
         conn.execute(
             "insert into audit_log (id, organization_id, actor_id, action, target_type, target_id)"
             " values (%s, %s, %s, 'project.created', 'project', %s)",

@@ -20,6 +20,9 @@ GLOBAL_INDEXES = {
     # The operator API's lists across tenants (sql/queries/operator.sql).
     "organizations_created_idx",
     "licenses_created_idx",
+    "spent_refresh_tokens_refresh_digest_key",
+    "account_tokens_token_digest_key",
+    "outbox_pending_idx",
 }
 
 PRETENANT_FUNCTIONS = {
@@ -30,7 +33,16 @@ PRETENANT_FUNCTIONS = {
     "open_session",
     "set_password_hash",
     "rotate_refresh",
+    "request_password_reset",
+    "reset_password",
+    "accept_invitation",
+    "claim_outbox",
+    "complete_outbox",
+    "retry_outbox",
 }
+
+# Tables whose rows are never changed once written: no updated_at.
+APPEND_ONLY = {"audit_log", "spent_refresh_tokens"}
 
 # The RLS helpers the policies call. They carry no SET clause, so the planner can inline
 # them (0010); their bodies schema-qualify every name instead of pinning search_path.
@@ -327,4 +339,4 @@ def test_updated_at_triggers(admin: Any) -> None:
             " and c.relkind = 'r'"
         )
     }
-    assert tables == with_updated_at == set(TENANT_TABLES) - {"audit_log"}
+    assert tables == with_updated_at == set(TENANT_TABLES) - APPEND_ONLY

@@ -247,21 +247,39 @@ def test_rotate_refresh_outcomes(database: Any, make_tenant: Callable[[], Tenant
     assert rotate(database, t1, t2) == ("rotated", *ids)
     assert session_state(database, t.session) == (t2, t1, True, False, None)
 
-    # The previous token again within the grace window (a retry): re-issued.
+    # The previous token again within the grace window (a retry): re-issued, once. The token
+    # it displaces is spent, and the grace is used up.
     assert rotate(database, t1, t3) == ("grace", *ids)
-    assert session_state(database, t.session) == (t3, t1, True, False, None)
+    assert session_state(database, t.session) == (t3, None, False, False, None)
 
-    # Tokens the session never had, or had before the previous one: invalid.
+    # Tokens the session never had: invalid, the session lives on.
     assert rotate(database, random_digest(), t4) == ("invalid", None, None, None)
-    assert rotate(database, t2, t4) == ("invalid", None, None, None)
     assert session_state(database, t.session)[0] == t3
 
-    # The previous token after the grace window: reuse, the session is revoked.
-    assert rotate(database, t1, t4, "0 seconds") == ("reused", *ids)
-    assert session_state(database, t.session) == (t3, t1, True, True, "refresh_reuse")
+    # Any spent token (here the one the grace displaced): reuse, the session is revoked.
+    assert rotate(database, t2, t4) == ("reused", *ids)
+    assert session_state(database, t.session) == (t3, None, False, True, "refresh_reuse")
 
     # The current token of a revoked session is no longer any good.
     assert rotate(database, t3, t4) == ("invalid", None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("replayed", "grace"), [(0, "10 seconds"), (1, "0 seconds"), (1, "10 seconds")]
+)
+def test_rotate_refresh_revokes_on_any_spent_token(
+    database: Any, make_tenant: Callable[[], Tenant], replayed: int, grace: str
+) -> None:
+    # tokens[0] is two rotations old; tokens[1] the previous one, outside the grace window
+    # or presented a second time within it.
+    t = make_tenant()
+    tokens = [t.refresh_digest, random_digest(), random_digest()]
+    assert rotate(database, tokens[0], tokens[1])[0] == "rotated"
+    assert rotate(database, tokens[1], tokens[2])[0] == "rotated"
+    if grace != "0 seconds" and replayed == 1:
+        assert rotate(database, tokens[1], random_digest(), grace)[0] == "grace"
+    assert rotate(database, tokens[replayed], random_digest(), grace)[0] == "reused"
+    assert session_state(database, t.session)[3:] == (True, "refresh_reuse")
 
 
 def test_rotate_refresh_refuses_sessions_that_are_not_live(

@@ -34,8 +34,17 @@ TOUCH = {
 
 # Tables where the tenant's own OWNER may insert and delete (the others refuse even that:
 # only signup / coditect_system create organizations, licenses and activations).
-OWN_INSERT = {"users", "projects", "sessions", "audit_log"}
-OWN_DELETE = {"organizations", "users", "license_activations", "projects", "sessions"}
+OWN_INSERT = {"users", "projects", "sessions", "account_tokens", "outbox", "audit_log"}
+OWN_DELETE = {
+    "organizations",
+    "users",
+    "license_activations",
+    "projects",
+    "sessions",
+    "spent_refresh_tokens",
+    "account_tokens",
+    "outbox",
+}
 
 
 def insert_row(table: str, target: Tenant, actor: Tenant) -> tuple[str, tuple[Any, ...]]:
@@ -75,6 +84,21 @@ def insert_row(table: str, target: Tenant, actor: Tenant) -> tuple[str, tuple[An
             "insert into sessions (organization_id, user_id, refresh_digest, expires_at)"
             " values (%s, %s, %s, now() + interval '1 hour')",
             (target.org, me, random_digest()),
+        ),
+        "spent_refresh_tokens": (
+            "insert into spent_refresh_tokens (organization_id, session_id, refresh_digest)"
+            " values (%s, %s, %s)",
+            (target.org, target.session, random_digest()),
+        ),
+        "account_tokens": (
+            "insert into account_tokens (organization_id, user_id, purpose, token_digest,"
+            " expires_at) values (%s, %s, 'invitation', %s, now() + interval '1 day')",
+            (target.org, target.guest, random_digest()),
+        ),
+        "outbox": (
+            "insert into outbox (organization_id, kind, recipient, subject, body)"
+            " values (%s, 'invitation', 'rogue@example.test', 'Rogue', 'Rogue')",
+            (target.org,),
         ),
         "audit_log": (
             "insert into audit_log (organization_id, actor_id, action, target_type)"

@@ -7,6 +7,7 @@ import importlib
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,10 +111,28 @@ def sdk(generated: Path) -> Iterator[SDK]:
 
 
 @pytest.fixture(scope="module")
-def server(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"CODITECT_VALIDATE_RESPONSES": "true", **UNLIMITED}
-    with running_server(database, tmp_path_factory.mktemp("sdk-server"), **env) as url:
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sdk-server")
+
+
+@pytest.fixture(scope="module")
+def server(database: TestDatabase, server_dir: Path) -> Iterator[str]:
+    # No SMTP_URL: account mail goes to the server's log (server_dir/server.log).
+    env = {"CODITECT_VALIDATE_RESPONSES": "true", "MAIL_POLL_INTERVAL_MS": "100", **UNLIMITED}
+    with running_server(database, server_dir, **env) as url:
         yield url
+
+
+def mailed_token(log: Path, recipient: str, page: str, timeout: float = 30) -> str:
+    """The token of the link mailed to `recipient`, read from the log the mail went to."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _before, found, after = log.read_text().partition(f" to {recipient} not sent")
+        match = re.search(rf"https?://\S+/{page}\?token=([A-Za-z0-9_-]+)", after)
+        if found and match:
+            return match.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no {page} mail for {recipient} in {log}")
 
 
 def parsed(response: Any, expected: type, status: int) -> Any:
@@ -291,3 +310,52 @@ def test_an_unauthenticated_call_answers_a_typed_problem(sdk: SDK, server: str) 
     problem = parsed(response, sdk.models.Problem, 401)
     assert problem.type_ == "https://problems.coditect.ai/unauthorized"
     assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_an_admin_invites_a_user_who_accepts_and_signs_in(
+    sdk: SDK, server: str, server_dir: Path
+) -> None:
+    m = sdk.models
+    api = f"{server}/api/v1"
+    with sdk.client(api) as anonymous:
+        response = sdk.op("auth", "signup").sync_detailed(
+            client=anonymous,
+            body=m.SignupRequest(
+                email=f"sdk-owner-{uuid.uuid4().hex[:10]}@example.test",
+                password=PASSWORD,
+                full_name="Olu Owner",
+                organization_name=f"SDK Invites {uuid.uuid4().hex[:6]}",
+            ),
+        )
+    owner = parsed(response, m.SignupResponse, 201)
+
+    # createUser without a password invites: the user exists, INVITED, and cannot sign in.
+    email = f"sdk-invitee-{uuid.uuid4().hex[:10]}@example.test"
+    with sdk.client(api, owner.tokens.access_token) as client:
+        response = sdk.op("users", "createUser").sync_detailed(
+            client=client,
+            body=m.UserCreate(email=email, full_name="Ines Invitee", role=m.UserRole.MEMBER),
+        )
+    invited = parsed(response, m.User, 201)
+    assert invited.status == m.UserStatus.INVITED
+
+    token = mailed_token(server_dir / "server.log", email, "accept-invitation")
+    chosen = "the invitee's own passphrase"
+    with sdk.client(api) as anonymous:
+        response = sdk.op("auth", "acceptInvitation").sync_detailed(
+            client=anonymous, body=m.InvitationAcceptance(token=token, password=chosen)
+        )
+        parsed(response, m.TokenPair, 200)
+        again = sdk.op("auth", "acceptInvitation").sync_detailed(
+            client=anonymous, body=m.InvitationAcceptance(token=token, password=chosen)
+        )
+        assert parsed(again, m.Problem, 401).status == 401, "the token works once"
+        response = sdk.op("auth", "login").sync_detailed(
+            client=anonymous, body=m.LoginRequest(email=email, password=chosen)
+        )
+    signed_in = parsed(response, m.TokenPair, 200)
+    with sdk.client(api, signed_in.access_token) as client:
+        me = parsed(sdk.op("auth", "getCurrentUser").sync_detailed(client=client), m.Me, 200)
+    assert me.user.id == invited.id
+    assert me.user.status == m.UserStatus.ACTIVE
+    assert me.organization.id == owner.organization.id

@@ -1,0 +1,1 @@
+"""Account mail: the messages, and the outbox worker that delivers them over SMTP."""

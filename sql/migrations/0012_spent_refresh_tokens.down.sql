@@ -1,0 +1,1 @@
+DROP TABLE public.spent_refresh_tokens;
