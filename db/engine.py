@@ -120,7 +120,11 @@ class Database:
         statement_timeout_ms: int = 10_000,
     ) -> None:
         # Autocommit connections: a single-statement call is its own transaction (one round
-        # trip), and multi-statement work opens an explicit one. A fixed-size pool: overflow
+        # trip), and multi-statement work opens an explicit one. A connection that cannot be
+        # made again gives up after the pool timeout (reconnect_timeout), not psycopg_pool's
+        # 5 minutes of ever longer waits (1, 2, 4... s: the pool stayed empty for as long as
+        # the outage had lasted after the database was back); a request that then finds the
+        # pool short starts a new attempt at once. A fixed-size pool: overflow
         # connections that open and close under load cost a backend start each (~ms of CPU).
         self._pool = AsyncConnectionPool(
             app_dsn,
@@ -135,6 +139,7 @@ class Database:
             # failing a request.
             check=check_idle_connection,
             timeout=pool_timeout_s,
+            reconnect_timeout=pool_timeout_s,
             name="app",
         )
         self._pool_timeout_s = pool_timeout_s
@@ -219,6 +224,7 @@ class Database:
                 configure=_prepare,
                 check=check_idle_connection,
                 timeout=self._pool_timeout_s,
+                reconnect_timeout=self._pool_timeout_s,
                 name="system",
             )
             await self._system_pool.open()
