@@ -87,6 +87,8 @@ class Settings:
     rate_limit_enterprise: str
     rate_limit_operator: str
     rate_limit_storage_url: str
+    rate_limit_store_timeout_ms: int
+    rate_limit_store_retry_s: float
     max_body_bytes: int
     max_header_bytes: int
     max_header_count: int
@@ -129,6 +131,10 @@ class Settings:
             rate_limit_enterprise=env.get("RATE_LIMIT_ENTERPRISE") or "1000/minute",
             rate_limit_operator=env.get("RATE_LIMIT_OPERATOR") or "600/minute",
             rate_limit_storage_url=env.get("RATE_LIMIT_STORAGE_URL") or "memory://",
+            rate_limit_store_timeout_ms=_int(env, "RATE_LIMIT_STORE_TIMEOUT_MS", 50, 1, 5_000),
+            rate_limit_store_retry_s=_seconds(
+                env, "RATE_LIMIT_STORE_RETRY_SECONDS", 5.0, 0.1, 300.0
+            ),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             max_header_bytes=_int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
             max_header_count=_int(env, "MAX_HEADER_COUNT", 100, 10, 10_000),

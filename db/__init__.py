@@ -12,6 +12,7 @@ from db.engine import (
     SessionNotLive,
     Transaction,
     Unavailable,
+    pool_wait_at_most,
     sqlstate,
     system_transaction,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Unavailable",
     "embedded",
     "migrations",
+    "pool_wait_at_most",
     "queries",
     "sqlstate",
     "system_transaction",

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,6 +17,8 @@ from psycopg import sql
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "coditect"
+# Machine-wide, like the system user pgserver creates: in the system temp directory.
+START_LOCK = Path(tempfile.gettempdir()) / "coditect-embedded-postgres.lock"
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,30 @@ def start(pgdata: Path) -> Cluster:
     import pgserver  # imported lazily: only the embedded mode needs it
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    with _starting_alone():
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
     host = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
     log.info("embedded PostgreSQL running in %s (socket %s)", pgdata, host)
     return Cluster(socket_dir=host, handle=server)
+
+
+@contextmanager
+def _starting_alone() -> Iterator[None]:
+    """Holds a machine-wide file lock while pgserver starts a server. As root, pgserver creates
+    its system user `pgserver` with useradd before taking any lock of its own (two first
+    starts race: one useradd fails), then chowns and chmods the data and socket directories;
+    its own lock lives under XDG_RUNTIME_DIR, which differs between sessions. Other starts
+    wait seconds at most (initdb and pg_ctl start), and the kernel releases the lock of a
+    process that dies."""
+    if os.name != "posix":  # no system user to create, no fcntl
+        yield
+        return
+    import fcntl
+
+    # Read-only is enough for flock, so a lock file root created stays usable by anyone.
+    fd = os.open(START_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import select
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -44,6 +45,21 @@ class NotConnected(RuntimeError):
 
 
 Row = dict[str, Any]
+
+# A tighter bound on the pool wait for the work of one task than the pool's own timeout.
+_pool_wait_bound: ContextVar[float | None] = ContextVar("pool_wait_bound", default=None)
+
+
+@contextmanager
+def pool_wait_at_most(seconds: float) -> Iterator[None]:
+    """Within it, waiting for a pooled connection gives up (Unavailable) after `seconds` at
+    most: for probes that must answer within their prober's own timeout whatever the
+    database does."""
+    token = _pool_wait_bound.set(seconds)
+    try:
+        yield
+    finally:
+        _pool_wait_bound.reset(token)
 
 
 class Transaction:
@@ -104,7 +120,11 @@ class Database:
         statement_timeout_ms: int = 10_000,
     ) -> None:
         # Autocommit connections: a single-statement call is its own transaction (one round
-        # trip), and multi-statement work opens an explicit one. A fixed-size pool: overflow
+        # trip), and multi-statement work opens an explicit one. A connection that cannot be
+        # made again gives up after the pool timeout (reconnect_timeout), not psycopg_pool's
+        # 5 minutes of ever longer waits (1, 2, 4... s: the pool stayed empty for as long as
+        # the outage had lasted after the database was back); a request that then finds the
+        # pool short starts a new attempt at once. A fixed-size pool: overflow
         # connections that open and close under load cost a backend start each (~ms of CPU).
         self._pool = AsyncConnectionPool(
             app_dsn,
@@ -119,6 +139,7 @@ class Database:
             # failing a request.
             check=check_idle_connection,
             timeout=pool_timeout_s,
+            reconnect_timeout=pool_timeout_s,
             name="app",
         )
         self._pool_timeout_s = pool_timeout_s
@@ -137,11 +158,13 @@ class Database:
     ) -> AsyncIterator[AsyncConnection[Any]]:
         """A pooled connection within the pool timeout; the faults that mean the database cannot
         serve now (rather than that this request is wrong) raised as Unavailable."""
+        bound = _pool_wait_bound.get()
+        timeout = self._pool_timeout_s if bound is None else min(bound, self._pool_timeout_s)
         try:
-            async with pool.connection(timeout=self._pool_timeout_s) as conn:
+            async with pool.connection(timeout=timeout) as conn:
                 yield conn
         except PoolTimeout as e:
-            raise Unavailable(f"no database connection within {self._pool_timeout_s:g} s") from e
+            raise Unavailable(f"no database connection within {timeout:g} s") from e
         except psycopg.OperationalError as e:
             if e.sqlstate is not None:
                 raise  # the server said what happened: mapped by its SQLSTATE
@@ -205,6 +228,7 @@ class Database:
                 configure=_prepare,
                 check=check_idle_connection,
                 timeout=self._pool_timeout_s,
+                reconnect_timeout=self._pool_timeout_s,
                 name="system",
             )
             await pool.open()

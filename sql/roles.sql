@@ -89,3 +89,34 @@ $grants$;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE, CREATE ON SCHEMA public TO coditect_owner;
 GRANT USAGE ON SCHEMA public TO coditect_app, coditect_system;
+
+-- PostgreSQL logs no row data for the app's and the system's sessions. A failing constraint
+-- logs "DETAIL: Failing row contains (...)", the whole row (a user's row holds its password
+-- hash), and a logged statement logs its bound parameters. For these two roles: terse error
+-- entries (no DETAIL, HINT, QUERY or CONTEXT: the message still names the constraint) and no
+-- parameter values. Every one of these is superuser-only (pg_settings.context) but the last,
+-- and SET for a session when the role logs in, so only the admin can make them stick: a
+-- superuser, or one granted SET ON PARAMETER (PostgreSQL 15+). A managed database's admin is
+-- neither: it warns, and the operator sets them in the server's flags or parameter group.
+DO $logging$
+DECLARE
+    role_name text;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY['coditect_app', 'coditect_system'] LOOP
+        -- Only when they differ: every migrate runs this, on any database of the cluster.
+        CONTINUE WHEN EXISTS (
+            SELECT 1 FROM pg_catalog.pg_db_role_setting s
+            JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+            WHERE r.rolname = role_name AND s.setdatabase = 0
+              AND s.setconfig @> ARRAY['log_error_verbosity=terse', 'log_parameter_max_length=0',
+                                       'log_parameter_max_length_on_error=0']);
+        EXECUTE format('ALTER ROLE %I SET log_error_verbosity = terse', role_name);
+        EXECUTE format('ALTER ROLE %I SET log_parameter_max_length = 0', role_name);
+        EXECUTE format('ALTER ROLE %I SET log_parameter_max_length_on_error = 0', role_name);
+    END LOOP;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'cannot set log_error_verbosity = terse and log_parameter_max_length = 0 for'
+        ' coditect_app and coditect_system: set them in the server''s configuration, or'
+        ' PostgreSQL may log row data (a failing row, with its password hash)';
+END
+$logging$;

@@ -28,6 +28,7 @@ from app.edge.middleware import (
     BodyLimitMiddleware,
     HeaderLimitMiddleware,
     LiteralPathGuard,
+    ProbeMiddleware,
     RequestContextMiddleware,
 )
 from app.edge.ratelimit import EdgeHeadersMiddleware, RateLimitMiddleware
@@ -64,6 +65,11 @@ def middlewares(
             # Probes, the contract and the UI's files are not counted.
             uncounted_paths=frozenset(service_spec["paths"]) | docs.paths,
             validate_path=spec.operation_url_path(api_spec, "validateLicense"),
+            liveness_path=spec.operation_url_path(service_spec, "getHealth"),
+        ),
+        partial(
+            ProbeMiddleware,
+            paths=frozenset({spec.operation_url_path(service_spec, "getReadiness")}),
         ),
         ExceptionMiddleware,
         partial(LiteralPathGuard, allowed=runtime.allowed),

@@ -10,6 +10,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import db
 from app import context
 from app.edge import responses
 from app.edge.headers import relative_location, security_headers
@@ -17,6 +18,10 @@ from app.edge.spec import AllowedMethods
 from app.problems import Problem
 
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Probers give a probe about a second (Kubernetes' timeoutSeconds defaults to 1): readiness
+# waits at most this long for a database connection and reports the database unready, rather
+# than leaving the prober to time out while the pool waits its full timeout.
+PROBE_POOL_WAIT_S = 1.0
 
 
 class RequestContextMiddleware:
@@ -190,3 +195,18 @@ class BodyLimitMiddleware:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         return replay, scope
+
+
+class ProbeMiddleware:
+    """Bounds the database pool wait of the probes' requests (readiness) by PROBE_POOL_WAIT_S."""
+
+    def __init__(self, app: ASGIApp, paths: frozenset[str]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            with db.pool_wait_at_most(PROBE_POOL_WAIT_S):
+                await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 import orjson
 from limits import RateLimitItem, parse
@@ -33,6 +36,8 @@ STATE_KEY = "rate_limit_headers"
 # bearer check behind it does not verify the same signature again.
 VERIFIED_STATE_KEY = "verified_bearer"
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -49,8 +54,57 @@ class Verdict:
         }
 
 
+class StoreSkipped(Exception):
+    """The circuit breaker is open: the store is not asked."""
+
+
+class CircuitBreaker:
+    """Closed, calls go to the store. A failure or timeout opens it for `retry_after_s`, and
+    calls skip the store; then it half-opens: one call probes the store (the others still
+    skip it), and its success closes the breaker, its failure opens it again."""
+
+    def __init__(self, retry_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.retry_after_s = retry_after_s
+        self._clock = clock
+        self._retry_at: float | None = None  # None: closed
+        self._probing = False
+        self.last_failure = ""
+
+    @property
+    def closed(self) -> bool:
+        return self._retry_at is None
+
+    def admit(self) -> bool:
+        """Whether this call may go to the store (taking the probe when it is time for one)."""
+        if self._retry_at is None:
+            return True
+        if self._probing or self._clock() < self._retry_at:
+            return False
+        self._probing = True
+        return True
+
+    def succeeded(self) -> bool:
+        """Closes the breaker; True when it was open."""
+        was_open = self._retry_at is not None
+        self._retry_at, self._probing = None, False
+        return was_open
+
+    def failed(self, failure: str) -> bool:
+        """Opens the breaker (again); True when it was closed."""
+        was_closed = self._retry_at is None
+        self._retry_at, self._probing = self._clock() + self.retry_after_s, False
+        self.last_failure = failure
+        return was_closed
+
+    def abandoned(self) -> None:
+        """The probe was cancelled before it could tell: the next call after it may probe."""
+        self._probing = False
+
+
 class RateLimiter:
-    """Counts hits per bucket; fails open (and says so) when the shared store is down."""
+    """Counts hits per bucket. Every call to the shared store is bounded by a short timeout
+    and goes through a circuit breaker: when the store fails or hangs, requests fail open (and
+    the limiter says so) without waiting for it, and a probe now and then finds it back."""
 
     def __init__(self, settings: Settings) -> None:
         url = settings.rate_limit_storage_url
@@ -60,6 +114,8 @@ class RateLimiter:
         options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
         # The async+ scheme always yields an asyncio storage.
         self.storage = cast(AsyncStorage, storage_from_string(scheme, **options))
+        self.store_timeout_s = settings.rate_limit_store_timeout_ms / 1000
+        self.breaker = CircuitBreaker(settings.rate_limit_store_retry_s)
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.standard = parse(settings.rate_limit_standard)
         self.enterprise = parse(settings.rate_limit_enterprise)
@@ -69,40 +125,80 @@ class RateLimiter:
             "PRO": self.standard,
             "ENTERPRISE": self.enterprise,
         }
-        self.store_ok = True
-        self.store_detail = "ok"
         self.known_keys = KnownKeys()
         # Operator keys this process has authenticated: each has its own budget. An unknown
         # one (perhaps a guess) counts against the client address, like an anonymous call.
         self.known_operator_keys = KnownKeys()
 
+    @property
+    def store_ok(self) -> bool:
+        return self.breaker.closed
+
+    @property
+    def store_detail(self) -> str:
+        if self.breaker.closed:
+            return "ok"
+        return (
+            f"unavailable ({self.breaker.last_failure}): failing open, the circuit breaker"
+            f" retries every {self.breaker.retry_after_s:g} s"
+        )
+
+    async def _ask_store(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One store call within the timeout, through the breaker (StoreSkipped when open)."""
+        if not self.breaker.admit():
+            raise StoreSkipped
+        try:
+            async with asyncio.timeout(self.store_timeout_s):
+                result = await call()
+        except Exception as e:  # a store outage must not take the API down with it
+            failure = "timeout" if isinstance(e, TimeoutError) else type(e).__name__
+            if self.breaker.failed(failure):
+                log.error(
+                    "rate-limit store %s unavailable (%s), failing open; retrying every %g s",
+                    self.storage_url,
+                    e or failure,
+                    self.breaker.retry_after_s,
+                )
+            raise
+        except BaseException:  # cancelled from outside: the store has not answered either way
+            self.breaker.abandoned()
+            raise
+        if self.breaker.succeeded():
+            log.warning("rate-limit store %s is back: counting again", self.storage_url)
+        return result
+
     async def check(self, item: RateLimitItem, *keys: str, consume: bool = True) -> Verdict:
         # limits' fixed window, with the count the increment returns instead of reading it
         # back: two store calls (two Redis round trips) per request rather than three.
         key = item.key_for(*keys)
-        try:
+
+        async def count_and_expiry() -> tuple[int, float]:
             if consume:
                 count = await self.storage.incr(key, item.get_expiry(), amount=1)
             else:
                 count = await self.storage.get(key)
-            reset_time = await self.storage.get_expiry(key)
-            self.store_ok, self.store_detail = True, "ok"
-        except Exception as e:  # a store outage must not take the API down with it
-            if self.store_ok:
-                log.error("rate-limit store %s unavailable, failing open: %s", self.storage_url, e)
-            self.store_ok, self.store_detail = False, type(e).__name__
+            return count, await self.storage.get_expiry(key)
+
+        try:
+            count, reset_time = await self._ask_store(count_and_expiry)
+        except Exception:  # failing open: the store is down, hung, or skipped by the breaker
             return Verdict(True, item.amount, item.amount, item.get_expiry())
         reset_after = max(0, math.ceil(reset_time - time.time()))
         allowed = count <= item.amount or not consume
         return Verdict(allowed, item.amount, max(0, item.amount - count), reset_after)
 
     async def healthy(self) -> bool:
-        try:
-            ok = bool(await self.storage.check())
-        except Exception:
-            ok = False
-        self.store_ok, self.store_detail = ok, "ok" if ok else "unreachable"
-        return ok
+        """Whether the store counts, for readiness: a ping within the store timeout, or, while
+        the breaker is open, what the breaker knows (readiness never waits on a hung store)."""
+
+        async def ping() -> None:
+            if not await self.storage.check():
+                raise ConnectionError("the store did not answer its health check")
+
+        # A failure is reported through store_ok and store_detail (and logged by _ask_store).
+        with contextlib.suppress(Exception):
+            await self._ask_store(ping)
+        return self.store_ok
 
 
 class KnownKeys:
@@ -152,13 +248,15 @@ class RateLimitMiddleware:
         verifier: TokenVerifier,
         uncounted_paths: frozenset[str],
         validate_path: str,
+        liveness_path: str,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.verifier = verifier
-        # Both read from the spec and the app's configuration, so they follow them.
+        # All read from the spec and the app's configuration, so they follow them.
         self.uncounted_paths = uncounted_paths
         self.validate_path = validate_path
+        self.liveness_path = liveness_path
 
     async def license_verdict(self, scope: Scope, body: bytes) -> Verdict:
         digest = license_key_digest(body)
@@ -200,7 +298,9 @@ class RateLimitMiddleware:
             return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] == self.liveness_path:
+            # Liveness depends on nothing but the process: it never touches the store, so it
+            # carries no RateLimit headers either.
             await self.app(scope, receive, send)
             return
         if scope["path"] == self.validate_path and scope["method"] == "POST":

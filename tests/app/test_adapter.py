@@ -77,8 +77,8 @@ def test_two_apps_with_different_settings_serve_side_by_side(
     )
     with TestClient(create_app(app_settings)) as first, TestClient(create_app(other)) as second:
         assert first.app.runtime is not second.app.runtime  # type: ignore[attr-defined]
-        assert first.get("/healthz").headers["ratelimit-limit"] == "100000"
-        assert second.get("/healthz").headers["ratelimit-limit"] == "7"
+        assert first.get("/metrics").headers["ratelimit-limit"] == "100000"
+        assert second.get("/metrics").headers["ratelimit-limit"] == "7"
         signed_up = first.post(
             "/api/v1/auth/signup",
             json={

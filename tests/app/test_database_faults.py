@@ -204,3 +204,28 @@ def test_a_database_that_cannot_be_reached_answers_503_within_the_pool_timeout(
     assert response.json()["type"] == problems.PROBLEM_BASE + "service-unavailable"
     assert 0.5 <= elapsed < 3, elapsed
     assert client.get("/readyz").status_code == 200
+
+
+def test_readiness_answers_503_within_a_second_or_two_when_the_database_cannot_be_reached(
+    database: TestDatabase, start_server: Server
+) -> None:
+    client = start_server(database.app_dsn, DATABASE_POOL_SIZE="1")
+    runtime = client.app.runtime  # type: ignore[attr-defined]
+    serving = runtime.database
+    # The pool would wait 5 s for a connection: readiness waits 1 s at most.
+    unreachable = db.Database(f"{database.app_dsn}&port=1", pool_size=1, pool_timeout_s=5)
+    client.portal.call(lambda: unreachable.open(wait=False))  # type: ignore[union-attr]
+    runtime.attach(unreachable)
+    try:
+        started = time.monotonic()
+        response = client.get("/readyz")
+        elapsed = time.monotonic() - started
+        assert client.get("/healthz").status_code == 200  # liveness depends on nothing
+    finally:
+        runtime.attach(serving)
+        client.portal.call(unreachable.dispose)  # type: ignore[union-attr]
+    assert response.status_code == 503, response.text
+    assert response.json()["status"] == "not_ready"
+    assert response.json()["checks"]["database"] == {"ok": False, "detail": "Unavailable"}
+    assert elapsed < 2, elapsed
+    assert client.get("/readyz").status_code == 200

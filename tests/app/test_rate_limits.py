@@ -80,10 +80,14 @@ def test_anonymous_traffic_gets_10_a_minute_per_address(start_server: Server) ->
     assert [s[1] for s in seen] == list(range(9, -1, -1))
     assert all(s[0] == 10 and 0 <= s[2] <= 60 for s in seen)
     assert_429(base.post("/api/v1/auth/login", json={}), 10)
-    # probes are not counted but still carry the headers
+    # readiness is not counted but still carries the headers
+    readiness = base.get("/readyz")
+    assert readiness.status_code == 200
+    assert limits_of(readiness)[:2] == (10, 0)
+    # liveness touches nothing but the process: not the store, so no headers
     health = base.get("/healthz")
     assert health.status_code == 200
-    assert limits_of(health)[:2] == (10, 0)
+    assert "ratelimit-limit" not in health.headers
 
 
 def test_the_contract_and_the_ui_are_not_counted(start_server: Server) -> None:
