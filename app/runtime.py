@@ -10,6 +10,7 @@ from app.auth.passwords import Passwords
 from app.auth.tokens import TokenIssuer
 from app.auth.verifier import TokenVerifier
 from app.config import Settings
+from app.edge.metrics import Metrics, process_metrics
 from app.edge.ratelimit import RateLimiter
 from app.edge.spec import AllowedMethods
 from app.rules.pagination import CursorCodec
@@ -29,6 +30,7 @@ class Runtime:
     limiter: RateLimiter
     cursors: CursorCodec
     allowed: AllowedMethods
+    metrics: Metrics
     _database: Database | None = field(default=None, repr=False)
 
     @classmethod
@@ -39,6 +41,7 @@ class Runtime:
             settings.license_signing_key_file,
             settings.jwt_previous_key_files,
         )
+        metrics = process_metrics()
         return cls(
             settings=settings,
             keys=keys,
@@ -52,9 +55,10 @@ class Runtime:
                 ttl_s=settings.access_token_ttl_s,
             ),
             passwords=Passwords(settings.password_hashing),
-            limiter=RateLimiter(settings),
+            limiter=RateLimiter(settings, metrics),
             cursors=CursorCodec(keys.cursor_secret()),
             allowed=allowed,
+            metrics=metrics,
         )
 
     @property

@@ -21,8 +21,8 @@ from app.adapter import openapi31
 from app.adapter.bearer import SECURITY_MAP
 from app.adapter.errors import render_problem
 from app.adapter.operations import use_prepared_operations
-from app.adapter.resolver import TagResolver
-from app.adapter.routing import LiteralRoutes, SpecRoutesOnly
+from app.adapter.resolver import TagResolver, handler_name
+from app.adapter.routing import LiteralRoutes, NoteOperation, SpecRoutesOnly
 from app.edge import spec
 from app.edge.middleware import BodyLimitMiddleware, LiteralPathGuard, RequestContextMiddleware
 from app.edge.ratelimit import EdgeHeadersMiddleware, RateLimitMiddleware
@@ -45,7 +45,12 @@ def middlewares(
     settings = runtime.settings
     stack: list[Any] = [
         ServerErrorMiddleware,
-        partial(RequestContextMiddleware, runtime=runtime),
+        partial(
+            RequestContextMiddleware,
+            runtime=runtime,
+            metrics=runtime.metrics,
+            paths=spec.operation_paths(api_spec) | spec.operation_paths(service_spec),
+        ),
         partial(
             RateLimitMiddleware,
             limiter=runtime.limiter,
@@ -58,6 +63,7 @@ def middlewares(
         partial(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         SpecRoutesOnly,
         LiteralRoutes,
+        partial(NoteOperation, operation_ids=operation_ids(api_spec, service_spec)),
         SecurityMiddleware,
         RequestValidationMiddleware,
     ]
@@ -69,6 +75,15 @@ def middlewares(
         stack.append(EdgeHeadersMiddleware)
     stack.append(ContextMiddleware)
     return stack
+
+
+def operation_ids(*documents: dict[str, Any]) -> dict[str, str]:
+    """The handler name Connexion routes by -> the spec's operationId."""
+    return {
+        handler_name(op["tags"][0], op["operationId"]): op["operationId"]
+        for document in documents
+        for _path, _method, op in spec.operations(document)
+    }
 
 
 def build_app(

@@ -10,7 +10,9 @@ from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import context
 
 
 class SpecRoutesOnly(SwaggerUIMiddleware):
@@ -115,3 +117,21 @@ def resolve(router: Router, path: str, method: str) -> BaseRoute | None:
             router = route.app
             continue
         return route
+
+
+class NoteOperation:
+    """Just behind the routers: tells the edge which operation the request was routed to (for
+    its access-log line and metrics), including requests the validators then refuse."""
+
+    def __init__(self, app: ASGIApp, operation_ids: dict[str, str]) -> None:
+        self.app = app
+        # Connexion routes by the resolved handler name: back to the spec's operationId.
+        self.operation_ids = operation_ids
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        note = context.note.get()
+        if note is not None:
+            routed = scope.get("extensions", {}).get(ROUTING_CONTEXT)
+            if routed is not None:
+                note.operation_id = self.operation_ids.get(routed.get("operation_id", ""))
+        await self.app(scope, receive, send)

@@ -54,8 +54,20 @@ class ReusePortMultiprocess(Multiprocess):
         pass
 
 
-def serve(factory: str, *, host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve the application `factory` builds, with one socket per worker where it helps."""
+def serve(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    log_config: dict[str, Any],
+    forwarded_allow_ips: str,
+    shutdown_grace_s: int,
+) -> None:
+    """Serve the application `factory` builds, with one socket per worker where it helps.
+    On SIGTERM or SIGINT each worker stops accepting, lets the requests in flight finish
+    (up to `shutdown_grace_s`), runs the lifespan's shutdown, and returns."""
     options: dict[str, Any] = dict(
         factory=True,
         host=host,
@@ -64,8 +76,14 @@ def serve(factory: str, *, host: str, port: int, workers: int, log_level: str) -
         loop="auto",
         http="auto",
         proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         server_header=False,
         log_level=log_level,
+        # Every process (workers included) logs through the caller's configuration; the
+        # application writes its own access log.
+        log_config=log_config,
+        access_log=False,
+        timeout_graceful_shutdown=shutdown_grace_s,
     )
     if workers > 1 and reuse_port_supported(port):
         log.info("serving on http://%s:%d, %d workers (SO_REUSEPORT)", host, port, workers)

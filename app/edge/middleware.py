@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
+from app.edge.metrics import Metrics
 from app.edge.spec import AllowedMethods
 from app.problems import Problem
 
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+access_log = logging.getLogger("coditect.access")
 
 
 class RequestContextMiddleware:
     """Outermost: says which application serves the request (its runtime), and adopts a sane
-    incoming X-Request-Id or makes one; every response carries it."""
+    incoming X-Request-Id or makes one; every response carries it. Once the response is
+    sent, counts it and writes its access-log line."""
 
-    def __init__(self, app: ASGIApp, runtime: object) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        runtime: object,
+        metrics: Metrics,
+        paths: Mapping[str, str],
+    ) -> None:
         self.app = app
         self.runtime = runtime
+        self.metrics = metrics
+        # operationId -> its path template: the log names the template, never the raw path
+        # (ids in it, and whatever an unmatched request put there).
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         serving = context.runtime.set(self.runtime)
@@ -32,20 +48,63 @@ class RequestContextMiddleware:
             finally:
                 context.runtime.reset(serving)
             return
+        started = time.perf_counter()
         incoming = Headers(scope=scope).get("x-request-id", "")
         request_id = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
         token = context.request_id.set(request_id)
+        note = context.RequestNote()
+        noting = context.note.set(note)
+        # What the server answers when the application fails before starting a response.
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 MutableHeaders(scope=message)["X-Request-Id"] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            self.metrics.request_done(note.operation_id, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                self.log(scope, request_id, note, status, seconds)
+            context.note.reset(noting)
             context.request_id.reset(token)
             context.runtime.reset(serving)
+
+    def log(
+        self,
+        scope: Scope,
+        request_id: str,
+        note: context.RequestNote,
+        status: int,
+        seconds: float,
+    ) -> None:
+        """One line per request. Only what identifies the request and its outcome: never the
+        query string, headers or bodies, where credentials and emails travel."""
+        path = self.paths.get(note.operation_id) if note.operation_id else None
+        client = scope.get("client")
+        duration_ms = round(seconds * 1000, 3)
+        access_log.info(
+            "%s %s %d %.1f ms",
+            scope["method"],
+            path or "-",
+            status,
+            duration_ms,
+            extra={
+                "request_id": request_id,
+                "operation_id": note.operation_id,
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "organization_id": note.organization_id,
+                "client": client[0] if client else None,
+            },
+        )
 
 
 class LiteralPathGuard:

@@ -1,0 +1,74 @@
+"""Logging for every process of the server: JSON lines or text, the same in each worker."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from typing import Any
+
+from app import context
+
+# The stdlib fields a JSON line carries, renamed the way log collectors expect them; anything
+# passed as `extra=` (the access log's fields) follows them.
+_JSON_FIELDS = "{timestamp}{levelname}{name}{message}"
+_JSON_RENAMES = {"levelname": "level", "name": "logger"}
+_TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the request id on every record logged while a request is served, so an error's
+    line names the request whose problem body quotes the same id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            request_id = context.request_id.get()
+            if request_id is not None:
+                record.request_id = request_id
+        return True
+
+
+def config(level: str, log_format: str) -> dict[str, Any]:
+    """A logging.config.dictConfig dictionary: applied by the CLI, and handed to uvicorn,
+    which applies it again in every worker process it starts."""
+    if log_format == "json":
+        formatter: dict[str, Any] = {
+            # python-json-logger's orjson formatter: one JSON object per line, UTC timestamps.
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
+            "fmt": _JSON_FIELDS,
+            "style": "{",
+            "rename_fields": _JSON_RENAMES,
+            "timestamp": True,
+        }
+    else:
+        formatter = {"format": _TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "app.ops.logs.RequestIdFilter"}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "default",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        # uvicorn's loggers come with handlers of their own in its default configuration:
+        # here they pass their records to the root's, so every line has one format.
+        "loggers": {
+            "uvicorn": {"level": level.upper(), "handlers": [], "propagate": True},
+            "uvicorn.error": {"level": level.upper(), "handlers": [], "propagate": True},
+            # Its access log prints the raw request line (query strings included); the
+            # server writes its own (app.edge.access), so this one stays silent.
+            "uvicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }
+
+
+def configure(level: str, log_format: str) -> dict[str, Any]:
+    """Applies the configuration in this process and returns it, for uvicorn's workers."""
+    settings = config(level, log_format)
+    logging.config.dictConfig(settings)
+    return settings
