@@ -11,6 +11,7 @@ class RequestNote:
     """What inner layers learn about the request for its access-log line and metrics; the
     edge makes one per request and reads it once the response is sent."""
 
+    # The routed operation, as the router names it (the adapter maps it to the operationId).
     operation_id: str | None = None
     organization_id: object | None = None
 

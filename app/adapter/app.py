@@ -22,7 +22,7 @@ from app.adapter.bearer import SECURITY_MAP
 from app.adapter.errors import render_problem
 from app.adapter.operations import use_prepared_operations
 from app.adapter.resolver import TagResolver, handler_name
-from app.adapter.routing import LiteralRoutes, NoteOperation, SpecRoutesOnly
+from app.adapter.routing import LiteralRoutes, SpecRoutesOnly
 from app.edge import spec
 from app.edge.middleware import BodyLimitMiddleware, LiteralPathGuard, RequestContextMiddleware
 from app.edge.ratelimit import EdgeHeadersMiddleware, RateLimitMiddleware
@@ -49,7 +49,7 @@ def middlewares(
             RequestContextMiddleware,
             runtime=runtime,
             metrics=runtime.metrics,
-            paths=spec.operation_paths(api_spec) | spec.operation_paths(service_spec),
+            operations=operations(api_spec, service_spec),
         ),
         partial(
             RateLimitMiddleware,
@@ -63,7 +63,6 @@ def middlewares(
         partial(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         SpecRoutesOnly,
         LiteralRoutes,
-        partial(NoteOperation, operation_ids=operation_ids(api_spec, service_spec)),
         SecurityMiddleware,
         RequestValidationMiddleware,
     ]
@@ -77,12 +76,13 @@ def middlewares(
     return stack
 
 
-def operation_ids(*documents: dict[str, Any]) -> dict[str, str]:
-    """The handler name Connexion routes by -> the spec's operationId."""
+def operations(*documents: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The handler name Connexion routes by -> the spec's operationId and path template."""
     return {
-        handler_name(op["tags"][0], op["operationId"]): op["operationId"]
+        handler_name(op["tags"][0], op["operationId"]): (op["operationId"], base + path)
         for document in documents
-        for _path, _method, op in spec.operations(document)
+        for base in [document["servers"][0]["url"].rstrip("/")]
+        for path, _method, op in spec.operations(document)
     }
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
+from connexion.middleware.routing import _scope as routed_scope
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app import context
 
@@ -57,7 +58,9 @@ class LiteralRoutes(RoutingMiddleware):
     CPU). The table holds each (path, method) of a route without path parameters that the
     stock router itself resolves to that route, so a hit is routed exactly as the router
     would route it; everything else (templated paths, wrong methods, unknown paths) takes
-    the stock path."""
+    the stock path. Either way it tells the edge which operation the request was routed to
+    (by handler name), for the access log and metrics, including requests the validators
+    then refuse."""
 
     def __init__(self, app: Any) -> None:
         super().__init__(app)
@@ -69,17 +72,30 @@ class LiteralRoutes(RoutingMiddleware):
             if table is None:
                 table = self.table = literal_routes(self.router)
             hit = table.get((get_route_path(scope), scope["method"]))
+            note = context.note.get()
             if hit is not None:
                 api_base_path, operation = hit
+                if note is not None:
+                    note.operation_id = operation.operation_id
                 # What RoutingOperation does with the scope the router matched.
                 routed = dict(scope)
                 routed.setdefault("path_params", {})
-                context = routed.setdefault("extensions", {}).setdefault(ROUTING_CONTEXT, {})
-                context.update(
+                routing = routed.setdefault("extensions", {}).setdefault(ROUTING_CONTEXT, {})
+                routing.update(
                     {"api_base_path": api_base_path, "operation_id": operation.operation_id}
                 )
                 await operation.next_app(routed, receive, send)
                 return
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                # The stock router routes a copy of the scope, which it keeps in a context
+                # variable; the operation it chose, if any, is written there.
+                routed_copy = routed_scope.get(None)
+                if note is not None and routed_copy is not None:
+                    extensions = routed_copy.get("extensions", {}).get(ROUTING_CONTEXT, {})
+                    note.operation_id = extensions.get("operation_id")
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -117,21 +133,3 @@ def resolve(router: Router, path: str, method: str) -> BaseRoute | None:
             router = route.app
             continue
         return route
-
-
-class NoteOperation:
-    """Just behind the routers: tells the edge which operation the request was routed to (for
-    its access-log line and metrics), including requests the validators then refuse."""
-
-    def __init__(self, app: ASGIApp, operation_ids: dict[str, str]) -> None:
-        self.app = app
-        # Connexion routes by the resolved handler name: back to the spec's operationId.
-        self.operation_ids = operation_ids
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        note = context.note.get()
-        if note is not None:
-            routed = scope.get("extensions", {}).get(ROUTING_CONTEXT)
-            if routed is not None:
-                note.operation_id = self.operation_ids.get(routed.get("operation_id", ""))
-        await self.app(scope, receive, send)

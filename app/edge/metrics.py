@@ -49,22 +49,19 @@ class Metrics:
         # In multiprocess mode the collector reads the files: the metrics themselves stay
         # unregistered, or a scrape would list this worker's values twice.
         own = None if self.multiprocess_dir else self.registry
-        self.requests = Counter(
-            "coditect_http_requests",
-            "Requests answered, by operation (operationId) and status code.",
-            ["operation", "status"],
-            registry=own,
-        )
+        # Requests by operation and status are this histogram's _count: one metric written per
+        # request rather than two (as OpenTelemetry's http.server.request.duration does).
         self.duration = Histogram(
             "coditect_http_request_duration_seconds",
-            "Time from the request's arrival to its response's last byte, by operation.",
-            ["operation"],
+            "Time from the request's arrival to its response's last byte, by operation"
+            " (operationId) and status code; _count is the number of requests.",
+            ["operation", "status"],
             buckets=LATENCY_BUCKETS,
             registry=own,
         )
         self.validations = Counter(
             "coditect_license_validations",
-            "License validations by outcome code (VALID, NOT_FOUND, EXPIRED, SEATS_EXHAUSTED...).",
+            "License validations by outcome code (VALID, NOT_FOUND, SEAT_LIMIT_EXCEEDED...).",
             ["code"],
             registry=own,
         )
@@ -120,29 +117,33 @@ class Metrics:
         self.up.set(1)
         self.started.set(time.time())
         self._pools: dict[int, Callable[[], dict[str, int]]] = {}
-        # (operation, status) -> its counter and histogram: resolving label values takes a
-        # lock and builds a tuple on every call, so each pair is resolved once.
-        self._children: dict[tuple[str | None, int], tuple[Any, Any]] = {}
+        # Resolving label values takes a lock and builds a tuple on every call: each
+        # combination is resolved once and kept.
+        self._durations: dict[tuple[str | None, int], Any] = {}
+        self._codes: dict[str, Any] = {}
 
     def request_done(self, operation: str | None, status: int, seconds: float) -> None:
-        children = self._children.get((operation, status))
-        if children is None:
-            label = operation or UNMATCHED
-            children = self.requests.labels(label, str(status)), self.duration.labels(label)
-            self._children[(operation, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        histogram = self._durations.get((operation, status))
+        if histogram is None:
+            histogram = self.duration.labels(operation or UNMATCHED, str(status))
+            self._durations[(operation, status)] = histogram
+        histogram.observe(seconds)
 
     def license_validated(self, outcome: Mapping[str, Any]) -> None:
         """Counts a validation by its outcome (pretenant.validate_license's row: code,
         activation_new, organization_id); the access line names the license's organization."""
         context.note_organization(outcome["organization_id"])
-        self.validations.labels(outcome["code"]).inc()
+        code = outcome["code"]
+        counter = self._codes.get(code)
+        if counter is None:
+            counter = self._codes[code] = self.validations.labels(code)
+        counter.inc()
         if outcome["activation_new"]:
             self.seat_activations.inc()
 
-    def refresh_outcome(self, outcome: str) -> None:
-        self.refreshes.labels(outcome).inc()
+    def refresh_rotated(self, rotated: Mapping[str, Any] | None) -> None:
+        """Counts a refresh by pretenant.rotate_refresh's outcome (no row: invalid)."""
+        self.refreshes.labels(rotated["outcome"] if rotated is not None else "invalid").inc()
 
     def rejected(self, tier: str, bucket: str) -> None:
         self.rate_limited.labels(tier, bucket).inc()

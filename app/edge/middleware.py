@@ -18,6 +18,7 @@ from app.edge.spec import AllowedMethods
 from app.problems import Problem
 
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+UNMATCHED: tuple[None, None] = (None, None)
 access_log = logging.getLogger("coditect.access")
 
 
@@ -31,14 +32,14 @@ class RequestContextMiddleware:
         app: ASGIApp,
         runtime: object,
         metrics: Metrics,
-        paths: Mapping[str, str],
+        operations: Mapping[str, tuple[str, str]],
     ) -> None:
         self.app = app
         self.runtime = runtime
         self.metrics = metrics
-        # operationId -> its path template: the log names the template, never the raw path
-        # (ids in it, and whatever an unmatched request put there).
-        self.paths = paths
+        # The routed handler's name -> its operationId and path template: the log names the
+        # template, never the raw path (ids in it, or whatever an unmatched request put there).
+        self.operations = operations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         serving = context.runtime.set(self.runtime)
@@ -68,9 +69,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            self.metrics.request_done(note.operation_id, status, seconds)
+            operation_id, path = self.operations.get(note.operation_id or "", UNMATCHED)
+            self.metrics.request_done(operation_id, status, seconds)
             if access_log.isEnabledFor(logging.INFO):
-                self.log(scope, request_id, note, status, seconds)
+                self.log(scope, request_id, operation_id, path, note, status, seconds)
             context.note.reset(noting)
             context.request_id.reset(token)
             context.runtime.reset(serving)
@@ -79,13 +81,14 @@ class RequestContextMiddleware:
         self,
         scope: Scope,
         request_id: str,
+        operation_id: str | None,
+        path: str | None,
         note: context.RequestNote,
         status: int,
         seconds: float,
     ) -> None:
         """One line per request. Only what identifies the request and its outcome: never the
         query string, headers or bodies, where credentials and emails travel."""
-        path = self.paths.get(note.operation_id) if note.operation_id else None
         client = scope.get("client")
         duration_ms = round(seconds * 1000, 3)
         access_log.info(
@@ -96,7 +99,7 @@ class RequestContextMiddleware:
             duration_ms,
             extra={
                 "request_id": request_id,
-                "operation_id": note.operation_id,
+                "operation_id": operation_id,
                 "method": scope["method"],
                 "path": path,
                 "status": status,

@@ -59,12 +59,6 @@ def operation_url_path(spec: dict[str, Any], operation_id: str) -> str:
     raise KeyError(operation_id)
 
 
-def operation_paths(spec: dict[str, Any]) -> dict[str, str]:
-    """operationId -> its path template with the server URL, of a split document."""
-    base = spec["servers"][0]["url"].rstrip("/")
-    return {op["operationId"]: base + path for path, _method, op in operations(spec)}
-
-
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (path, method, op)

@@ -6,13 +6,26 @@ import logging
 import logging.config
 from typing import Any
 
+from pythonjsonlogger.orjson import OrjsonFormatter
+
 from app import context
 
-# The stdlib fields a JSON line carries, renamed the way log collectors expect them; anything
-# passed as `extra=` (the access log's fields) follows them.
-_JSON_FIELDS = "{timestamp}{levelname}{name}{message}"
+# The stdlib fields a JSON line carries, renamed the way log collectors expect them (process:
+# which worker); anything passed as `extra=` (the access log's fields) follows them.
+_JSON_FIELDS = "{timestamp}{levelname}{name}{message}{process}"
 _JSON_RENAMES = {"levelname": "level", "name": "logger"}
 _TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    """The formatter factory dictConfig calls, in the CLI and in every uvicorn worker."""
+    # Python's warnings become log records too, so every line has one format. Here because
+    # applying the configuration is all that uvicorn's workers run of ours before serving.
+    logging.captureWarnings(True)
+    if log_format == "json":
+        # python-json-logger: one JSON object per line, with an RFC 3339 UTC timestamp.
+        return OrjsonFormatter(_JSON_FIELDS, style="{", rename_fields=_JSON_RENAMES, timestamp=True)
+    return logging.Formatter(_TEXT_FORMAT)
 
 
 class RequestIdFilter(logging.Filter):
@@ -30,22 +43,11 @@ class RequestIdFilter(logging.Filter):
 def config(level: str, log_format: str) -> dict[str, Any]:
     """A logging.config.dictConfig dictionary: applied by the CLI, and handed to uvicorn,
     which applies it again in every worker process it starts."""
-    if log_format == "json":
-        formatter: dict[str, Any] = {
-            # python-json-logger's orjson formatter: one JSON object per line, UTC timestamps.
-            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
-            "fmt": _JSON_FIELDS,
-            "style": "{",
-            "rename_fields": _JSON_RENAMES,
-            "timestamp": True,
-        }
-    else:
-        formatter = {"format": _TEXT_FORMAT}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": "app.ops.logs.RequestIdFilter"}},
-        "formatters": {"default": formatter},
+        "formatters": {"default": {"()": "app.ops.logs.formatter", "log_format": log_format}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

@@ -1,8 +1,9 @@
-"""Several workers each listen on their own socket, and connections reach all of them."""
+"""Several workers: a socket each, connections reach all, their metrics and logs add up."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import sys
 import time
@@ -13,6 +14,7 @@ import psutil
 import pytest
 
 from tests.conftest import TestDatabase
+from tests.metrics import parse, value
 from tests.servers import running_server
 
 pytestmark = [
@@ -56,3 +58,39 @@ def test_two_workers_listen_separately_and_both_get_connections(
         finally:
             for client in clients:
                 client.close()
+
+
+def test_two_workers_metrics_count_every_request_once_and_log_json(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    env = {"LOG_LEVEL": "info", "DATABASE_POOL_SIZE": "3"}
+    with running_server(database, tmp_path, workers=2, **env) as base:
+        port = urlsplit(base).port
+        assert port is not None
+        deadline = time.monotonic() + 60
+        while len(_sockets(port, psutil.CONN_LISTEN)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # A connection per request: the kernel spreads them over both workers.
+        for _ in range(24):
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            client.request("GET", "/healthz")
+            assert client.getresponse().status == 200
+            client.close()
+        # Whichever worker answers a scrape, it reports both workers' requests, once each.
+        for _ in range(6):
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            client.request("GET", "/metrics")
+            samples = parse(client.getresponse().read().decode())
+            client.close()
+            requests = "coditect_http_request_duration_seconds_count"
+            assert value(samples, requests, operation="getHealth", status="200") == 24
+            # Each worker's pool of 3, summed over the live workers.
+            assert value(samples, "coditect_db_pool_connections") == 6
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    health = [
+        line
+        for line in lines
+        if line["logger"] == "coditect.access" and line["operation_id"] == "getHealth"
+    ]
+    assert len(health) == 24
+    assert len({line["process"] for line in health}) == 2, "one worker served every request"
