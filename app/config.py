@@ -105,6 +105,7 @@ class Settings:
     log_level: str = "info"
     # json or text; see from_env for the default.
     log_format: str = "json"
+    access_log: bool = True
     forwarded_allow_ips: str = "127.0.0.1"
     shutdown_grace_s: int = 20
     password_hashing: PasswordHashing = PasswordHashing()
@@ -147,6 +148,7 @@ class Settings:
             log_format=_choice(
                 env, "LOG_FORMAT", "text" if not env.get("DATABASE_URL") else "json", LOG_FORMATS
             ),
+            access_log=_bool(env, "ACCESS_LOG", True),
             forwarded_allow_ips=_forwarded_allow_ips(env),
             shutdown_grace_s=_int(env, "SHUTDOWN_GRACE_SECONDS", 20, 0, 3600),
         )

@@ -66,6 +66,7 @@ def metrics_directory() -> Iterator[Path]:
     try:
         yield path
     finally:
+        os.environ.pop(MULTIPROCESS_DIR, None)
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
-        log_config = logs.configure(settings.log_level, settings.log_format)
+        log_config = logs.configure(settings.log_level, settings.log_format, settings.access_log)
         if args.command == "serve":
             serve(settings, args.host, args.port, args.workers, log_config)
             return 0

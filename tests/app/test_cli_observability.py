@@ -41,6 +41,7 @@ def test_without_one_a_temporary_metrics_directory_lives_as_long_as_serve(
         assert os.environ[cli.MULTIPROCESS_DIR] == str(path)
         assert path.is_dir()
     assert not path.exists()
+    assert cli.MULTIPROCESS_DIR not in os.environ
 
 
 def test_uvicorn_access_log_is_silenced_and_its_loggers_share_the_format() -> None:
@@ -48,6 +49,10 @@ def test_uvicorn_access_log_is_silenced_and_its_loggers_share_the_format() -> No
     assert config["loggers"]["uvicorn.access"]["level"] == "CRITICAL"
     assert config["loggers"]["uvicorn.error"]["handlers"] == []
     assert config["formatters"]["default"]["log_format"] == "json"
+    assert config["loggers"]["coditect.access"]["level"] == "INFO"
+    assert logs.config("info", "json", access_log=False)["loggers"]["coditect.access"] == {
+        "level": "WARNING"
+    }
     record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "hello", None, None)
     assert logs.formatter("json").format(record).startswith('{"timestamp":')
 
