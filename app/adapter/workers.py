@@ -64,6 +64,7 @@ def serve(
     log_config: dict[str, Any],
     forwarded_allow_ips: str,
     shutdown_grace_s: int,
+    max_header_bytes: int = 16_384,
 ) -> None:
     """Serve the application `factory` builds, with one socket per worker where it helps.
     On SIGTERM or SIGINT each worker stops accepting, lets the requests in flight finish
@@ -84,6 +85,11 @@ def serve(
         log_config=log_config,
         access_log=False,
         timeout_graceful_shutdown=shutdown_grace_s,
+        # Where uvicorn parses with h11 (no httptools), h11 refuses a request head that arrives
+        # in pieces and is still incomplete past 16 KiB with a bare 400 the application never
+        # sees: leave room for the header limit (a 431 problem from the edge) plus a long
+        # request line. httptools sets no limit of its own.
+        h11_max_incomplete_event_size=max_header_bytes + 16_384,
     )
     if workers > 1 and reuse_port_supported(port):
         log.info("serving on http://%s:%d, %d workers (SO_REUSEPORT)", host, port, workers)

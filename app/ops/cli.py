@@ -81,8 +81,15 @@ def serve(
 ) -> None:
     signal.signal(signal.SIGTERM, _stop)
     with metrics_directory():
+        from app import adapter
         from app.adapter import workers as uvicorn_workers
 
+        try:
+            # Before any worker starts, so an untested framework is one clear line, not a
+            # traceback per worker.
+            adapter.check_versions()
+        except adapter.UntestedFramework as e:
+            raise ConfigError(str(e)) from None
         dsns = database_setup.prepare(settings)
         try:
             # Workers inherit a ready, migrated database: they connect as the app role and
@@ -100,6 +107,7 @@ def serve(
                 log_config=log_config,
                 forwarded_allow_ips=settings.forwarded_allow_ips,
                 shutdown_grace_s=settings.shutdown_grace_s,
+                max_header_bytes=settings.max_header_bytes,
             )
         finally:
             dsns.close()

@@ -61,3 +61,30 @@ def test_a_redis_url_is_logged_without_its_password() -> None:
     assert without_password("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
     assert without_password("redis://user:s3cret@cache/1") == "redis://user:***@cache/1"
     assert without_password("memory://") == "memory://"
+
+
+def test_serve_hands_uvicorn_the_proxies_the_drain_and_the_logging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    from app.adapter import workers
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda _factory, **options: seen.update(options))
+    log_config = logs.config("info", "json")
+    workers.serve(
+        "app.main:create_app",
+        host="127.0.0.1",
+        port=0,
+        workers=1,
+        log_level="info",
+        log_config=log_config,
+        forwarded_allow_ips="10.0.0.0/8",
+        shutdown_grace_s=7,
+    )
+    assert seen["forwarded_allow_ips"] == "10.0.0.0/8"
+    assert seen["proxy_headers"] is True
+    assert seen["timeout_graceful_shutdown"] == 7
+    assert seen["log_config"] is log_config
+    assert seen["access_log"] is False, "uvicorn's line holds the raw path and query string"
