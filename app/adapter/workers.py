@@ -4,6 +4,7 @@ connections across them instead of letting the first worker to wake accept a who
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from typing import Any
@@ -52,6 +53,23 @@ class ReusePortMultiprocess(Multiprocess):
     @sockets.setter
     def sockets(self, _value: Any) -> None:
         pass
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {process.pid for process in self.processes}:
+            forget_worker(pid)
+
+
+def forget_worker(pid: int | None) -> None:
+    """A worker that died (or hung and was killed) never ran its shutdown: its live gauges
+    (database pool, up) would stay in the metrics' sums until the server restarts."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if pid is not None and directory:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, directory)
+        log.warning("worker %d stopped unexpectedly; a new one replaces it", pid)
 
 
 def serve(

@@ -6,6 +6,7 @@ import logging
 import logging.config
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from app import context
@@ -15,6 +16,8 @@ from app import context
 _JSON_FIELDS = "{timestamp}{levelname}{name}{message}{process}"
 _JSON_RENAMES = {"levelname": "level", "name": "logger"}
 _TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+# uvicorn logs its messages a second time with terminal colours, as an extra field.
+_NOT_FIELDS = [*RESERVED_ATTRS, "color_message"]
 
 
 def formatter(log_format: str) -> logging.Formatter:
@@ -24,7 +27,13 @@ def formatter(log_format: str) -> logging.Formatter:
     logging.captureWarnings(True)
     if log_format == "json":
         # python-json-logger: one JSON object per line, with an RFC 3339 UTC timestamp.
-        return OrjsonFormatter(_JSON_FIELDS, style="{", rename_fields=_JSON_RENAMES, timestamp=True)
+        return OrjsonFormatter(
+            _JSON_FIELDS,
+            style="{",
+            rename_fields=_JSON_RENAMES,
+            reserved_attrs=_NOT_FIELDS,
+            timestamp=True,
+        )
     return logging.Formatter(_TEXT_FORMAT)
 
 

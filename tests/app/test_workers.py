@@ -5,16 +5,18 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
 import pytest
 
 from tests.conftest import TestDatabase
-from tests.metrics import parse, value
+from tests.metrics import Samples, parse, value
 from tests.servers import running_server
 
 pytestmark = [
@@ -60,6 +62,24 @@ def test_two_workers_listen_separately_and_both_get_connections(
                 client.close()
 
 
+REQUESTS = "coditect_http_request_duration_seconds_count"
+
+
+def scrape(port: int) -> Samples:
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        client.request("GET", "/metrics")
+        return parse(client.getresponse().read().decode())
+    finally:
+        client.close()
+
+
+def access_lines(workdir: Path) -> list[dict[str, Any]]:
+    """The server's access-log lines; every line of its output must be JSON."""
+    lines = [json.loads(line) for line in (workdir / "server.log").read_text().splitlines()]
+    return [line for line in lines if line["logger"] == "coditect.access"]
+
+
 def test_two_workers_metrics_count_every_request_once_and_log_json(
     database: TestDatabase, tmp_path: Path
 ) -> None:
@@ -78,19 +98,23 @@ def test_two_workers_metrics_count_every_request_once_and_log_json(
             client.close()
         # Whichever worker answers a scrape, it reports both workers' requests, once each.
         for _ in range(6):
-            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            client.request("GET", "/metrics")
-            samples = parse(client.getresponse().read().decode())
-            client.close()
-            requests = "coditect_http_request_duration_seconds_count"
-            assert value(samples, requests, operation="getHealth", status="200") == 24
+            samples = scrape(port)
+            assert value(samples, REQUESTS, operation="getHealth", status="200") == 24
             # Each worker's pool of 3, summed over the live workers.
             assert value(samples, "coditect_db_pool_connections") == 6
-    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
-    health = [
-        line
-        for line in lines
-        if line["logger"] == "coditect.access" and line["operation_id"] == "getHealth"
-    ]
+        # A worker killed outright: its requests stay counted; its pool leaves the sum (it
+        # never ran its shutdown: the supervisor drops its live gauges) and the pool of the
+        # worker that replaces it joins: still 6, not 9.
+        workers = {line["process"] for line in access_lines(tmp_path) if line["status"] == 200}
+        os.kill(min(workers), signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while not set(_sockets(port, psutil.CONN_LISTEN)) - workers:
+            assert time.monotonic() < deadline, "no worker replaced the killed one"
+            time.sleep(0.5)
+        for _ in range(6):
+            samples = scrape(port)
+            assert value(samples, REQUESTS, operation="getHealth", status="200") == 24
+            assert value(samples, "coditect_db_pool_connections") == 6
+    health = [line for line in access_lines(tmp_path) if line["operation_id"] == "getHealth"]
     assert len(health) == 24
     assert len({line["process"] for line in health}) == 2, "one worker served every request"
