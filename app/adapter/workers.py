@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,18 @@ class ReusePortMultiprocess(Multiprocess):
 
     def __init__(self, config: Config) -> None:
         self._host, self._port = config.host, config.port
-        self._given: list[socket.socket] = []
+        # Sockets made for workers not yet seen in self.processes, in the order made, and the
+        # socket of each worker: closed when the worker is gone, or the kernel would go on
+        # handing that socket its share of new connections, which nobody accepts.
+        self._unassigned: list[socket.socket] = []
+        self._socket_of: dict[Process, socket.socket] = {}
         super().__init__(config, sockets=[])
 
     @property
     def sockets(self) -> list[socket.socket]:
         sock = listening_socket(self._host, self._port)
         # Kept open in the supervisor: the spawned worker fetches it after start.
-        self._given.append(sock)
+        self._unassigned.append(sock)
         return [sock]
 
     @sockets.setter
@@ -55,21 +60,29 @@ class ReusePortMultiprocess(Multiprocess):
         pass
 
     def keep_subprocess_alive(self) -> None:
-        before = {process.pid for process in self.processes}
+        self._track_sockets()
         super().keep_subprocess_alive()
-        for pid in before - {process.pid for process in self.processes}:
-            forget_worker(pid)
+        self._track_sockets()
+
+    def _track_sockets(self) -> None:
+        # uvicorn makes each worker right after reading `sockets`, and lists them in order.
+        for process in self.processes:
+            if process not in self._socket_of and self._unassigned:
+                self._socket_of[process] = self._unassigned.pop(0)
+        for process in [p for p in self._socket_of if p not in self.processes]:
+            self._socket_of.pop(process).close()
+            forget_worker(process.pid)
 
 
 def forget_worker(pid: int | None) -> None:
     """A worker that died (or hung and was killed) never ran its shutdown: its live gauges
     (database pool, up) would stay in the metrics' sums until the server restarts."""
+    log.info("worker %s is gone: its socket is closed", pid)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if pid is not None and directory:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid, directory)
-        log.warning("worker %d stopped unexpectedly; a new one replaces it", pid)
 
 
 def serve(

@@ -105,5 +105,20 @@ def test_sigterm_finishes_the_request_in_flight_and_stops_the_embedded_database(
     finally:
         if server.poll() is None:
             stop(server)
-    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "embedded server still running"
-    assert not psutil.pid_exists(postmaster), "the embedded PostgreSQL outlived the server"
+    pgdata = data_dir / "pgdata"
+    assert not (pgdata / "postmaster.pid").exists(), "embedded server still running"
+    # postmaster.pid goes just before the process exits: give it a moment.
+    deadline = time.monotonic() + 30
+    while running(postmaster, pgdata):
+        assert time.monotonic() < deadline, "the embedded PostgreSQL outlived the server"
+        time.sleep(0.2)
+
+
+def running(pid: int, pgdata: Path) -> bool:
+    """Whether the PostgreSQL of `pgdata` still runs as `pid` (not a zombie, not a reused pid)."""
+    try:
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE
+        return alive and any(str(pgdata) in arg for arg in process.cmdline())
+    except psutil.NoSuchProcess:
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -30,7 +31,10 @@ def _sockets(port: int, status: str) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     for conn in psutil.net_connections("tcp"):
         if conn.laddr and conn.laddr.port == port and conn.status == status and conn.pid:
-            inode = os.readlink(f"/proc/{conn.pid}/fd/{conn.fd}")
+            try:
+                inode = os.readlink(f"/proc/{conn.pid}/fd/{conn.fd}")
+            except FileNotFoundError:  # the process exited meanwhile
+                continue
             out.setdefault(conn.pid, set()).add(inode)
     return out
 
@@ -74,6 +78,13 @@ def scrape(port: int) -> Samples:
         client.close()
 
 
+def wait_for_count(port: int, expected: int) -> None:
+    deadline = time.monotonic() + 30
+    while value(scrape(port), REQUESTS, operation="getHealth", status="200") < expected:
+        assert time.monotonic() < deadline, "requests were not counted"
+        time.sleep(0.2)
+
+
 def access_lines(workdir: Path) -> list[dict[str, Any]]:
     """The server's access-log lines; every line of its output must be JSON."""
     lines = [json.loads(line) for line in (workdir / "server.log").read_text().splitlines()]
@@ -96,6 +107,8 @@ def test_two_workers_metrics_count_every_request_once_and_log_json(
             client.request("GET", "/healthz")
             assert client.getresponse().status == 200
             client.close()
+        # A request is counted just after its last byte is sent: the last one may trail.
+        wait_for_count(port, 24)
         # Whichever worker answers a scrape, it reports both workers' requests, once each.
         for _ in range(6):
             samples = scrape(port)
@@ -108,9 +121,11 @@ def test_two_workers_metrics_count_every_request_once_and_log_json(
         workers = {line["process"] for line in access_lines(tmp_path) if line["status"] == 200}
         os.kill(min(workers), signal.SIGKILL)
         deadline = time.monotonic() + 120
-        while not set(_sockets(port, psutil.CONN_LISTEN)) - workers:
+        while not {line["process"] for line in access_lines(tmp_path)} - workers:
             assert time.monotonic() < deadline, "no worker replaced the killed one"
             time.sleep(0.5)
+            with contextlib.suppress(OSError):  # no worker listening for a moment
+                scrape(port)
         for _ in range(6):
             samples = scrape(port)
             assert value(samples, REQUESTS, operation="getHealth", status="200") == 24
