@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,34 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _forwarded_allow_ips(env: Mapping[str, str]) -> str:
+    """Which peers may set the client address (X-Forwarded-For): addresses or networks,
+    comma-separated, or `*`. Checked here so a typo fails at start, not as a silently
+    ignored entry."""
+    raw = env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1"
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS must list addresses or networks (or *), got {entry!r}"
+            ) from None
+    return ",".join(entries)
+
+
+LOG_FORMATS = ("json", "text")
+
+
 @dataclass(frozen=True)
 class PasswordHashing:
     """argon2id's cost: OWASP's minimum (19 MiB, 2 iterations, 1 lane). Never read from the
@@ -99,6 +128,12 @@ class Settings:
     mail_from: str = "CODITECT <no-reply@localhost>"
     public_base_url: str = "http://127.0.0.1:8000"
     mail_poll_interval_ms: int = 2000
+    log_level: str = "info"
+    # json or text; see from_env for the default.
+    log_format: str = "json"
+    access_log: bool = True
+    forwarded_allow_ips: str = "127.0.0.1"
+    shutdown_grace_s: int = 20
     password_hashing: PasswordHashing = PasswordHashing()
 
     @classmethod
@@ -144,6 +179,18 @@ class Settings:
             mail_from=_mail_from(env),
             public_base_url=_base_url(env),
             mail_poll_interval_ms=_int(env, "MAIL_POLL_INTERVAL_MS", 2000, 50, 600_000),
+            log_level=_choice(
+                env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
+            ),
+            # Text for a developer at a terminal (the embedded database is the development
+            # set-up); JSON lines wherever a real database is configured, i.e. anywhere a log
+            # collector reads the output.
+            log_format=_choice(
+                env, "LOG_FORMAT", "text" if not env.get("DATABASE_URL") else "json", LOG_FORMATS
+            ),
+            access_log=_bool(env, "ACCESS_LOG", True),
+            forwarded_allow_ips=_forwarded_allow_ips(env),
+            shutdown_grace_s=_int(env, "SHUTDOWN_GRACE_SECONDS", 20, 0, 3600),
         )
 
 

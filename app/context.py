@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class RequestNote:
+    """What inner layers learn about the request for its access-log line and metrics; the
+    edge makes one per request and reads it once the response is sent."""
+
+    # The routed operation, as the router names it (the adapter maps it to the operationId).
+    operation_id: str | None = None
+    organization_id: object | None = None
+
 
 # Set by the edge for each request; audit rows and problem bodies quote it.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+note: ContextVar[RequestNote | None] = ContextVar("request_note", default=None)
 # The Runtime of the application serving this request (app.runtime.current() reads it). Typed
 # loosely here so that this module, which every layer may import, imports none of them.
 runtime: ContextVar[object | None] = ContextVar("runtime", default=None)
+
+
+def note_organization(organization_id: object) -> None:
+    """The organization the request acts for, once a layer knows it (for the access log)."""
+    found = note.get()
+    if found is not None:
+        found.organization_id = organization_id

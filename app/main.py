@@ -31,6 +31,11 @@ def lifespan_for(runtime: Runtime) -> Any:
         )
         await database.open()
         runtime.attach(database)
+        metrics = runtime.metrics
+        metrics.watch_pool(runtime, database.pool_stats)
+        sampler = (
+            asyncio.create_task(metrics.sample_pool_forever()) if metrics.multiprocess_dir else None
+        )
         runtime.passwords.warm_up()
         worker = delivery.OutboxWorker(
             database,
@@ -47,6 +52,10 @@ def lifespan_for(runtime: Runtime) -> Any:
                 yield
         finally:
             gc.unfreeze()
+            if sampler is not None:
+                sampler.cancel()
+            metrics.watch_pool(runtime, None)
+            metrics.process_exited()
             runtime.attach(None)
             await database.dispose()
             runtime.passwords.close()

@@ -10,6 +10,7 @@ from app.auth.passwords import Passwords
 from app.auth.tokens import TokenIssuer
 from app.auth.verifier import TokenVerifier
 from app.config import Settings
+from app.edge.metrics import Metrics, process_metrics
 from app.edge.ratelimit import RateLimiter
 from app.edge.spec import AllowedMethods
 from app.rules.idempotency import Sealer
@@ -31,6 +32,7 @@ class Runtime:
     cursors: CursorCodec
     sealer: Sealer
     allowed: AllowedMethods
+    metrics: Metrics
     _database: Database | None = field(default=None, repr=False)
 
     @classmethod
@@ -42,6 +44,7 @@ class Runtime:
             settings.jwt_previous_key_files,
             settings.license_previous_key_files,
         )
+        metrics = process_metrics()
         return cls(
             settings=settings,
             keys=keys,
@@ -55,10 +58,11 @@ class Runtime:
                 ttl_s=settings.access_token_ttl_s,
             ),
             passwords=Passwords(settings.password_hashing),
-            limiter=RateLimiter(settings),
+            limiter=RateLimiter(settings, metrics),
             cursors=CursorCodec(keys.cursor_secret()),
             sealer=Sealer(keys.sealing_secrets()),
             allowed=allowed,
+            metrics=metrics,
         )
 
     @property

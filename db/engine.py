@@ -240,6 +240,10 @@ class Database:
         async with self._transaction(self._system_pool) as conn:
             yield Transaction(conn)
 
+    def pool_stats(self) -> dict[str, int]:
+        """The request pool's numbers (psycopg_pool's get_stats()), for metrics."""
+        return self._pool.get_stats()
+
     async def dispose(self) -> None:
         await self._pool.close()
         if self._system_pool is not None:

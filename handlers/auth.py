@@ -153,6 +153,7 @@ async def refresh_tokens(body: dict[str, Any]) -> Response:
             if live and rotated is not None
             else None
         )
+    runtime.current().metrics.refresh_rotated(rotated)
     # Raised after the commit: a reuse revokes the session even though the caller gets a 401.
     if not live or rotated is None:
         raise unauthorized("The refresh token is not valid.")

@@ -85,6 +85,7 @@ async def validate_license(body: dict[str, Any]) -> Response:
     )
     assert row is not None
     code: str = row["code"]
+    runtime.current().metrics.license_validated(row)
     if code != "NOT_FOUND":
         # Teaches the edge rate limiter this key's tier, so later calls count against the key.
         runtime.current().limiter.known_keys.remember(key_digest, row["tier"])

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.responses import Response
 
 from app import runtime
+from app.edge import metrics as prometheus
 from app.edge import responses
 from db import migrations, queries
 
 Q = queries("service")
 
-_STARTED = time.time()
 # The newest migration this code ships: it cannot change while the process runs, and reading
 # the migrations folder took ~0.2 ms per readiness probe.
 _EXPECTED_SCHEMA = migrations.expected_version()
@@ -58,13 +56,6 @@ async def get_jwks() -> Response:
 
 
 async def get_metrics() -> Response:
-    lines = [
-        "# HELP coditect_up Whether the API process is serving.",
-        "# TYPE coditect_up gauge",
-        "coditect_up 1",
-        "# HELP coditect_process_start_time_seconds Start time of the process since the epoch.",
-        "# TYPE coditect_process_start_time_seconds gauge",
-        f"coditect_process_start_time_seconds {_STARTED:.3f}",
-        "",
-    ]
-    return responses.text("\n".join(lines))
+    # prometheus_client's exposition of every worker's values (app.edge.metrics).
+    exposition = runtime.current().metrics.exposition()
+    return responses.text(exposition.decode(), media_type=prometheus.CONTENT_TYPE)

@@ -20,7 +20,7 @@ from app.adapter import openapi31
 from app.adapter.bearer import SECURITY_MAP
 from app.adapter.errors import render_problem
 from app.adapter.operations import use_prepared_operations
-from app.adapter.resolver import TagResolver
+from app.adapter.resolver import TagResolver, handler_name
 from app.adapter.routing import LiteralRoutes
 from app.edge import spec
 from app.edge.docs import Docs, DocsMiddleware
@@ -52,7 +52,12 @@ def middlewares(
     settings = runtime.settings
     stack: list[Any] = [
         ServerErrorMiddleware,
-        partial(RequestContextMiddleware, runtime=runtime),
+        partial(
+            RequestContextMiddleware,
+            runtime=runtime,
+            metrics=runtime.metrics,
+            operations=operations(api_spec, service_spec),
+        ),
         partial(
             HeaderLimitMiddleware,
             max_bytes=settings.max_header_bytes,
@@ -87,6 +92,16 @@ def middlewares(
         stack.append(EdgeHeadersMiddleware)
     stack.append(ContextMiddleware)
     return stack
+
+
+def operations(*documents: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The handler name Connexion routes by -> the spec's operationId and path template."""
+    return {
+        handler_name(op["tags"][0], op["operationId"]): (op["operationId"], base + path)
+        for document in documents
+        for base in [document["servers"][0]["url"].rstrip("/")]
+        for path, _method, op in spec.operations(document)
+    }
 
 
 def build_app(

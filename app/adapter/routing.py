@@ -6,9 +6,12 @@ from typing import Any
 
 from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
+from connexion.middleware.routing import _scope as routed_scope
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
+
+from app import context
 
 
 class LiteralRoutes(RoutingMiddleware):
@@ -17,7 +20,9 @@ class LiteralRoutes(RoutingMiddleware):
     CPU). The table holds each (path, method) of a route without path parameters that the
     stock router itself resolves to that route, so a hit is routed exactly as the router
     would route it; everything else (templated paths, wrong methods, unknown paths) takes
-    the stock path."""
+    the stock path. Either way it tells the edge which operation the request was routed to
+    (by handler name), for the access log and metrics, including requests the validators
+    then refuse."""
 
     def __init__(self, app: Any) -> None:
         super().__init__(app)
@@ -29,17 +34,30 @@ class LiteralRoutes(RoutingMiddleware):
             if table is None:
                 table = self.table = literal_routes(self.router)
             hit = table.get((get_route_path(scope), scope["method"]))
+            note = context.note.get()
             if hit is not None:
                 api_base_path, operation = hit
+                if note is not None:
+                    note.operation_id = operation.operation_id
                 # What RoutingOperation does with the scope the router matched.
                 routed = dict(scope)
                 routed.setdefault("path_params", {})
-                context = routed.setdefault("extensions", {}).setdefault(ROUTING_CONTEXT, {})
-                context.update(
+                routing = routed.setdefault("extensions", {}).setdefault(ROUTING_CONTEXT, {})
+                routing.update(
                     {"api_base_path": api_base_path, "operation_id": operation.operation_id}
                 )
                 await operation.next_app(routed, receive, send)
                 return
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                # The stock router routes a copy of the scope, which it keeps in a context
+                # variable; the operation it chose, if any, is written there.
+                routed_copy = routed_scope.get(None)
+                if note is not None and routed_copy is not None:
+                    extensions = routed_copy.get("extensions", {}).get(ROUTING_CONTEXT, {})
+                    note.operation_id = extensions.get("operation_id")
+            return
         await super().__call__(scope, receive, send)
 
 

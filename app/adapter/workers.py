@@ -4,6 +4,7 @@ connections across them instead of letting the first worker to wake accept a who
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import uvicorn
 from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +41,48 @@ class ReusePortMultiprocess(Multiprocess):
 
     def __init__(self, config: Config) -> None:
         self._host, self._port = config.host, config.port
-        self._given: list[socket.socket] = []
+        # Sockets made for workers not yet seen in self.processes, in the order made, and the
+        # socket of each worker: closed when the worker is gone, or the kernel would go on
+        # handing that socket its share of new connections, which nobody accepts.
+        self._unassigned: list[socket.socket] = []
+        self._socket_of: dict[Process, socket.socket] = {}
         super().__init__(config, sockets=[])
 
     @property
     def sockets(self) -> list[socket.socket]:
         sock = listening_socket(self._host, self._port)
         # Kept open in the supervisor: the spawned worker fetches it after start.
-        self._given.append(sock)
+        self._unassigned.append(sock)
         return [sock]
 
     @sockets.setter
     def sockets(self, _value: Any) -> None:
         pass
+
+    def keep_subprocess_alive(self) -> None:
+        self._track_sockets()
+        super().keep_subprocess_alive()
+        self._track_sockets()
+
+    def _track_sockets(self) -> None:
+        # uvicorn makes each worker right after reading `sockets`, and lists them in order.
+        for process in self.processes:
+            if process not in self._socket_of and self._unassigned:
+                self._socket_of[process] = self._unassigned.pop(0)
+        for process in [p for p in self._socket_of if p not in self.processes]:
+            self._socket_of.pop(process).close()
+            forget_worker(process.pid)
+
+
+def forget_worker(pid: int | None) -> None:
+    """A worker that died (or hung and was killed) never ran its shutdown: its live gauges
+    (database pool, up) would stay in the metrics' sums until the server restarts."""
+    log.info("worker %s is gone: its socket is closed", pid)
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if pid is not None and directory:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, directory)
 
 
 def serve(
@@ -61,9 +92,14 @@ def serve(
     port: int,
     workers: int,
     log_level: str,
+    log_config: dict[str, Any],
+    forwarded_allow_ips: str,
+    shutdown_grace_s: int,
     max_header_bytes: int = 16_384,
 ) -> None:
-    """Serve the application `factory` builds, with one socket per worker where it helps."""
+    """Serve the application `factory` builds, with one socket per worker where it helps.
+    On SIGTERM or SIGINT each worker stops accepting, lets the requests in flight finish
+    (up to `shutdown_grace_s`), runs the lifespan's shutdown, and returns."""
     options: dict[str, Any] = dict(
         factory=True,
         host=host,
@@ -72,8 +108,14 @@ def serve(
         loop="auto",
         http="auto",
         proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         server_header=False,
         log_level=log_level,
+        # Every process (workers included) logs through the caller's configuration; the
+        # application writes its own access log.
+        log_config=log_config,
+        access_log=False,
+        timeout_graceful_shutdown=shutdown_grace_s,
         # Where uvicorn parses with h11 (no httptools), h11 refuses a request head that arrives
         # in pieces and is still incomplete past 16 KiB with a bare 400 the application never
         # sees: leave room for the header limit (a 431 problem from the edge) plus a long

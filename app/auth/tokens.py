@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 
+from app import context
 from app.auth.keys import SigningKey
 
 
@@ -84,6 +85,8 @@ class TokenIssuer:
         tier: str | None = None,
     ) -> TokenPair:
         """An access token for a session whose refresh token the caller just stored."""
+        # Signup, login and refresh learn the caller's organization only here.
+        context.note_organization(organization_id)
         token = access_token(
             self.key,
             issuer=self.issuer,

@@ -3,8 +3,11 @@ body limits."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -14,6 +17,7 @@ import db
 from app import context
 from app.edge import responses
 from app.edge.headers import relative_location, security_headers
+from app.edge.metrics import Metrics
 from app.edge.spec import AllowedMethods
 from app.problems import Problem
 
@@ -22,17 +26,30 @@ _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # waits at most this long for a database connection and reports the database unready, rather
 # than leaving the prober to time out while the pool waits its full timeout.
 PROBE_POOL_WAIT_S = 1.0
+UNMATCHED: tuple[None, None] = (None, None)
+access_log = logging.getLogger("coditect.access")
 
 
 class RequestContextMiddleware:
     """Outermost: says which application serves the request (its runtime), and adopts a sane
     incoming X-Request-Id or makes one; every response carries it and the security headers
     (Cache-Control: no-store unless the response says otherwise), and a redirect's Location
-    never carries the Host header."""
+    never carries the Host header. Once the response is sent, counts it and writes its
+    access-log line."""
 
-    def __init__(self, app: ASGIApp, runtime: object) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        runtime: object,
+        metrics: Metrics,
+        operations: Mapping[str, tuple[str, str]],
+    ) -> None:
         self.app = app
         self.runtime = runtime
+        self.metrics = metrics
+        # The routed handler's name -> its operationId and path template: the log names the
+        # template, never the raw path (ids in it, or whatever an unmatched request put there).
+        self.operations = operations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         serving = context.runtime.set(self.runtime)
@@ -42,12 +59,19 @@ class RequestContextMiddleware:
             finally:
                 context.runtime.reset(serving)
             return
+        started = time.perf_counter()
         incoming = Headers(scope=scope).get("x-request-id", "")
         request_id = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
         token = context.request_id.set(request_id)
+        note = context.RequestNote()
+        noting = context.note.set(note)
+        # What the server answers when the application fails before starting a response.
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 MutableHeaders(scope=message)["X-Request-Id"] = request_id
                 security_headers(message)
                 relative_location(message, scope)
@@ -56,8 +80,46 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            operation_id, path = self.operations.get(note.operation_id or "", UNMATCHED)
+            self.metrics.request_done(operation_id, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                self.log(scope, request_id, operation_id, path, note, status, seconds)
+            context.note.reset(noting)
             context.request_id.reset(token)
             context.runtime.reset(serving)
+
+    def log(
+        self,
+        scope: Scope,
+        request_id: str,
+        operation_id: str | None,
+        path: str | None,
+        note: context.RequestNote,
+        status: int,
+        seconds: float,
+    ) -> None:
+        """One line per request. Only what identifies the request and its outcome: never the
+        query string, headers or bodies, where credentials and emails travel."""
+        client = scope.get("client")
+        duration_ms = round(seconds * 1000, 3)
+        access_log.info(
+            "%s %s %d %.1f ms",
+            scope["method"],
+            path or "-",
+            status,
+            duration_ms,
+            extra={
+                "request_id": request_id,
+                "operation_id": operation_id,
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "organization_id": note.organization_id,
+                "client": client[0] if client else None,
+            },
+        )
 
 
 class HeaderLimitMiddleware:

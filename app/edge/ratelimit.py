@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from limits import RateLimitItem, parse
@@ -25,6 +26,7 @@ from app.auth.verifier import Principal, TokenVerifier, bearer_token
 from app.config import Settings
 from app.edge import responses
 from app.edge.headers import security_headers
+from app.edge.metrics import Metrics
 from app.licensing import keys as license_keys
 from app.problems import Problem
 
@@ -35,6 +37,8 @@ STATE_KEY = "rate_limit_headers"
 # Where the limiter leaves (token, principal) once it has verified a bearer token, so the
 # bearer check behind it does not verify the same signature again.
 VERIFIED_STATE_KEY = "verified_bearer"
+# What each key namespace counts, for the rejection metric's `bucket` label.
+BUCKETS = {"anon": "address", "key?": "address", "user": "user", "key": "license_key"}
 
 T = TypeVar("T")
 
@@ -106,9 +110,11 @@ class RateLimiter:
     and goes through a circuit breaker: when the store fails or hangs, requests fail open (and
     the limiter says so) without waiting for it, and a probe now and then finds it back."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
         url = settings.rate_limit_storage_url
-        self.storage_url = url
+        # Logged when the store fails: without the password a Redis URL may carry.
+        self.storage_url = without_password(url)
+        self.metrics = metrics
         scheme = url if url.startswith("async+") else f"async+{url}"
         # redis-py's asyncio client: one Redis library for the whole product.
         options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
@@ -124,6 +130,11 @@ class RateLimiter:
             "FREE": self.anonymous,
             "PRO": self.standard,
             "ENTERPRISE": self.enterprise,
+        }
+        self.tiers = {
+            id(self.anonymous): "anonymous",
+            id(self.standard): "standard",
+            id(self.enterprise): "enterprise",
         }
         self.known_keys = KnownKeys()
         # Operator keys this process has authenticated: each has its own budget. An unknown
@@ -185,6 +196,8 @@ class RateLimiter:
             return Verdict(True, item.amount, item.amount, item.get_expiry())
         reset_after = max(0, math.ceil(reset_time - time.time()))
         allowed = count <= item.amount or not consume
+        if not allowed:
+            self.metrics.rejected(self.tiers.get(id(item), "other"), BUCKETS.get(keys[0], "other"))
         return Verdict(allowed, item.amount, max(0, item.amount - count), reset_after)
 
     async def healthy(self) -> bool:
@@ -199,6 +212,15 @@ class RateLimiter:
         with contextlib.suppress(Exception):
             await self._ask_store(ping)
         return self.store_ok
+
+
+def without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class KnownKeys:
@@ -282,6 +304,7 @@ class RateLimitMiddleware:
         who = self.identify(authorization)
         if who is not None:
             token, principal = who
+            context.note_organization(principal.organization_id)
             scope.setdefault("state", {})[VERIFIED_STATE_KEY] = (token, principal)
             item = self.limiter.enterprise if principal.enterprise else self.limiter.standard
             return await self.limiter.check(item, "user", str(principal.user_id))

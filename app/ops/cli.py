@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from app.config import ConfigError, Settings
-from app.ops import database_setup, license_admin, operator_key_admin
+from app.ops import database_setup, license_admin, logs, operator_key_admin
 from db import migrations
 
 log = logging.getLogger("coditect")
@@ -38,33 +45,74 @@ def _operator(settings: Settings, args: argparse.Namespace) -> int:
         dsns.close()
 
 
-def serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    from app import adapter
-    from app.adapter import workers as uvicorn_workers
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
+
+@contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """Where the workers write their metrics for each other's scrapes: the operator's
+    PROMETHEUS_MULTIPROC_DIR emptied of a previous run's files, or a temporary directory
+    removed at exit. Always, not only with several workers: one worker or many, /metrics
+    reads the same way. Set before anything imports prometheus_client, which reads it once."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        # Counters of processes that are gone would otherwise be summed into this run's.
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="coditect-metrics-"))
+    os.environ[MULTIPROCESS_DIR] = str(path)
     try:
-        # Before any worker starts, so an untested framework is one clear line, not a traceback
-        # per worker.
-        adapter.check_versions()
-    except adapter.UntestedFramework as e:
-        raise ConfigError(str(e)) from None
-    dsns = database_setup.prepare(settings)
-    # Workers inherit a ready, migrated database: they connect as the app role and never migrate.
-    os.environ["DATABASE_URL"] = dsns.app
-    if dsns.system:
-        os.environ["DATABASE_SYSTEM_URL"] = dsns.system
-    os.environ.pop("DATABASE_ADMIN_URL", None)
-    try:
-        uvicorn_workers.serve(
-            "app.main:create_app",
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-            max_header_bytes=settings.max_header_bytes,
-        )
+        yield path
     finally:
-        dsns.close()
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    # uvicorn catches SIGTERM, drains, restores this handler and raises the signal again:
+    # here that becomes an orderly exit, so serve()'s cleanup (the embedded database) runs.
+    raise SystemExit(0)
+
+
+def serve(
+    settings: Settings, host: str, port: int, workers: int, log_config: dict[str, Any]
+) -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    with metrics_directory():
+        from app import adapter
+        from app.adapter import workers as uvicorn_workers
+
+        try:
+            # Before any worker starts, so an untested framework is one clear line, not a
+            # traceback per worker.
+            adapter.check_versions()
+        except adapter.UntestedFramework as e:
+            raise ConfigError(str(e)) from None
+        dsns = database_setup.prepare(settings)
+        try:
+            # Workers inherit a ready, migrated database: they connect as the app role and
+            # never migrate.
+            os.environ["DATABASE_URL"] = dsns.app
+            if dsns.system:
+                os.environ["DATABASE_SYSTEM_URL"] = dsns.system
+            os.environ.pop("DATABASE_ADMIN_URL", None)
+            uvicorn_workers.serve(
+                "app.main:create_app",
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=settings.log_level,
+                log_config=log_config,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
+                shutdown_grace_s=settings.shutdown_grace_s,
+                max_header_bytes=settings.max_header_bytes,
+            )
+        finally:
+            dsns.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,14 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     operator_key_admin.register(commands)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = Settings.from_env()
+        log_config = logs.configure(settings.log_level, settings.log_format, settings.access_log)
         if args.command == "serve":
-            serve(settings, args.host, args.port, args.workers)
+            serve(settings, args.host, args.port, args.workers, log_config)
             return 0
         if args.command in ("license", "operator-key"):
             return _operator(settings, args)

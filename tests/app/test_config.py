@@ -94,3 +94,23 @@ def test_mail_settings_are_read_and_the_smtp_password_is_never_shown() -> None:
     assert "s3cret-pw" not in str(wrong.value)
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
         Settings.from_env({"PUBLIC_BASE_URL": "ftp://example"})
+
+
+def test_logs_are_text_in_development_and_json_elsewhere() -> None:
+    assert Settings.from_env({}).log_format == "text", "the embedded database: a developer"
+    assert Settings.from_env({"DATABASE_URL": "postgresql://a@h/db"}).log_format == "json"
+    assert Settings.from_env({"LOG_FORMAT": "JSON"}).log_format == "json"
+    assert Settings.from_env({"LOG_LEVEL": "WARNING"}).log_level == "warning"
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Settings.from_env({"LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="LOG_LEVEL"):
+        Settings.from_env({"LOG_LEVEL": "loud"})
+
+
+def test_forwarded_allow_ips_lists_addresses_or_networks() -> None:
+    assert Settings.from_env({}).forwarded_allow_ips == "127.0.0.1"
+    given = {"FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.168.1.1,::1"}
+    assert Settings.from_env(given).forwarded_allow_ips == "10.0.0.0/8,192.168.1.1,::1"
+    assert Settings.from_env({"FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips == "*"
+    with pytest.raises(ConfigError, match="FORWARDED_ALLOW_IPS"):
+        Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8,proxy.internal"})

@@ -92,6 +92,9 @@ def test_uvicorn_h11_leaves_room_for_the_header_limit(monkeypatch: pytest.Monkey
         port=0,
         workers=1,
         log_level="info",
+        log_config={},
+        forwarded_allow_ips="127.0.0.1",
+        shutdown_grace_s=20,
         max_header_bytes=32_768,
     )
     limit = seen["h11_max_incomplete_event_size"]

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import CHEAP_HASHING, TestDatabase
+from tests.metrics import scrape, value
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
 PASSWORD = "rate limit password"
@@ -72,6 +73,8 @@ def assert_429(response: httpx.Response, limit: int) -> None:
 
 def test_anonymous_traffic_gets_10_a_minute_per_address(start_server: Server) -> None:
     base = start_server()
+    # Metrics are the process's: what this test adds is the difference.
+    before = scrape(base)
     seen = []
     for _ in range(10):
         response = base.post("/api/v1/auth/login", json={})
@@ -80,6 +83,9 @@ def test_anonymous_traffic_gets_10_a_minute_per_address(start_server: Server) ->
     assert [s[1] for s in seen] == list(range(9, -1, -1))
     assert all(s[0] == 10 and 0 <= s[2] <= 60 for s in seen)
     assert_429(base.post("/api/v1/auth/login", json={}), 10)
+    rejected = "coditect_rate_limit_rejections_total"
+    after = value(scrape(base), rejected, tier="anonymous", bucket="address")
+    assert after - value(before, rejected, tier="anonymous", bucket="address") == 1
     # readiness is not counted but still carries the headers
     readiness = base.get("/readyz")
     assert readiness.status_code == 200
@@ -111,6 +117,7 @@ def test_the_contract_and_the_ui_are_not_counted(start_server: Server) -> None:
 def test_authenticated_traffic_gets_100_a_minute_per_user(start_server: Server) -> None:
     base = start_server(RATE_LIMIT_ANONYMOUS="1000/minute")
     first, second = signup(base), signup(base)
+    before = scrape(base)
     headers = {"Authorization": f"Bearer {first['tokens']['access_token']}"}
     for n in range(100):
         # a malformed id: rejected by validation, so no database work, but still counted
@@ -118,6 +125,9 @@ def test_authenticated_traffic_gets_100_a_minute_per_user(start_server: Server) 
         assert response.status_code == 400
         assert limits_of(response)[:2] == (100, 99 - n)
     assert_429(base.get("/api/v1/auth/me", headers=headers), 100)
+    rejected = "coditect_rate_limit_rejections_total"
+    after = value(scrape(base), rejected, tier="standard", bucket="user")
+    assert after - value(before, rejected, tier="standard", bucket="user") == 1
     other = {"Authorization": f"Bearer {second['tokens']['access_token']}"}
     response = base.get("/api/v1/auth/me", headers=other)
     assert response.status_code == 200, "each user has a budget of their own"
