@@ -1,4 +1,4 @@
-"""The product server and the floor as subprocesses, and CPU / RSS of them and of PostgreSQL."""
+"""Product, FastAPI peer and floor servers as subprocesses; CPU and RSS of them and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -125,6 +125,14 @@ def start_floor(env: dict[str, str], workers: int) -> Server:
     port = free_port()
     cmd = [sys.executable, "-m", "bench.floor", "--workers", str(workers), "--port", str(port)]
     return Server("floor", cmd, env, port, "/api/v1/projects", workers)
+
+
+def start_peer(env: dict[str, str], workers: int, rate_limited: bool = False) -> Server:
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.fastapi_peer", "--workers", str(workers)]
+    cmd += ["--port", str(port), *(["--rate-limit"] if rate_limited else [])]
+    name = "fastapi+rl" if rate_limited else "fastapi"
+    return Server(name, cmd, env, port, "/api/v1/projects", workers)
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:
