@@ -47,6 +47,44 @@ class Verdict:
         }
 
 
+class ProcessCounters:
+    """The `memory://` store: limits' fixed-window counting, kept in this process.
+
+    limits' asyncio MemoryStorage starts an asyncio task (a sweep of every key) on each
+    increment whose previous sweep has finished, and takes a per-key lock for a critical
+    section with no await in it; counting here does the same arithmetic in two dict
+    operations and sweeps expired windows at most every SWEEP_EVERY_S seconds.
+    """
+
+    SWEEP_EVERY_S = 10.0
+
+    def __init__(self) -> None:
+        self._windows: dict[str, list[float]] = {}  # key -> [count, expires at (epoch s)]
+        self._next_sweep = 0.0
+
+    def hit(self, key: str, expiry: int, consume: bool) -> tuple[int, float]:
+        """(count after this hit, end of the window): a window starts at its first hit."""
+        now = time.time()
+        window = self._windows.get(key)
+        if window is None or window[1] <= now:
+            if not consume:
+                return 0, now
+            if now >= self._next_sweep:
+                self._sweep(now)
+            window = self._windows[key] = [0, now + expiry]
+        if consume:
+            window[0] += 1
+        return int(window[0]), window[1]
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + self.SWEEP_EVERY_S
+        for key in [k for k, (_, ends) in self._windows.items() if ends <= now]:
+            del self._windows[key]
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+
 class RateLimiter:
     """Counts hits per bucket; fails open (and says so) when the shared store is down."""
 
@@ -54,10 +92,15 @@ class RateLimiter:
         url = settings.rate_limit_storage_url
         self.storage_url = url
         scheme = url if url.startswith("async+") else f"async+{url}"
-        # redis-py's asyncio client: one Redis library for the whole product.
-        options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
-        # The async+ scheme always yields an asyncio storage.
-        self.storage = cast(AsyncStorage, storage_from_string(scheme, **options))
+        self.local: ProcessCounters | None = None
+        self.storage: AsyncStorage | None = None
+        if scheme.split("://")[0] == "async+memory":
+            self.local = ProcessCounters()
+        else:
+            # redis-py's asyncio client: one Redis library for the whole product.
+            options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
+            # The async+ scheme always yields an asyncio storage.
+            self.storage = cast(AsyncStorage, storage_from_string(scheme, **options))
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.standard = parse(settings.rate_limit_standard)
         self.enterprise = parse(settings.rate_limit_enterprise)
@@ -74,6 +117,10 @@ class RateLimiter:
         # limits' fixed window, with the count the increment returns instead of reading it
         # back: two store calls (two Redis round trips) per request rather than three.
         key = item.key_for(*keys)
+        if self.local is not None:
+            count, reset_time = self.local.hit(key, item.get_expiry(), consume)
+            return self._verdict(item, count, reset_time, consume)
+        assert self.storage is not None
         try:
             if consume:
                 count = await self.storage.incr(key, item.get_expiry(), amount=1)
@@ -86,11 +133,17 @@ class RateLimiter:
                 log.error("rate-limit store %s unavailable, failing open: %s", self.storage_url, e)
             self.store_ok, self.store_detail = False, type(e).__name__
             return Verdict(True, item.amount, item.amount, item.get_expiry())
+        return self._verdict(item, count, reset_time, consume)
+
+    @staticmethod
+    def _verdict(item: RateLimitItem, count: int, reset_time: float, consume: bool) -> Verdict:
         reset_after = max(0, math.ceil(reset_time - time.time()))
         allowed = count <= item.amount or not consume
         return Verdict(allowed, item.amount, max(0, item.amount - count), reset_after)
 
     async def healthy(self) -> bool:
+        if self.storage is None:  # counted in this process: nothing to reach
+            return True
         try:
             ok = bool(await self.storage.check())
         except Exception:
