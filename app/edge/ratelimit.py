@@ -6,7 +6,6 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import cast
 
 import orjson
@@ -27,18 +26,35 @@ from app.problems import Problem
 log = logging.getLogger(__name__)
 
 MAX_VALIDATE_BODY = 16_384
-STATE_KEY = "rate_limit_headers"
+STATE_KEY = "rate_limit_verdict"
+KEY_CACHE_SIZE = 100_000
+RATE_LIMIT_NAMES = frozenset({b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset"})
 # Where the limiter leaves (token, principal) once it has verified a bearer token, so the
 # bearer check behind it does not verify the same signature again.
 VERIFIED_STATE_KEY = "verified_bearer"
 
 
-@dataclass(frozen=True)
 class Verdict:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_after: int
+    """A rate-limit decision. A plain slotted class: a frozen dataclass sets each field
+    through object.__setattr__, on every request. (With the bucket-key cache in
+    RateLimiter.check, the one-message path of _peek_body and the verdict kept in the scope
+    instead of a header dict: -1.5% of a validation, 1,698,630 -> 1,673,144 instructions,
+    measured together 2026-11-30.)"""
+
+    __slots__ = ("allowed", "limit", "remaining", "reset_after")
+
+    def __init__(self, allowed: bool, limit: int, remaining: int, reset_after: int) -> None:
+        self.allowed = allowed
+        self.limit = limit
+        self.remaining = remaining
+        self.reset_after = reset_after
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % self.remaining),
+            (b"ratelimit-reset", b"%d" % self.reset_after),
+        ]
 
     def headers(self) -> dict[str, str]:
         return {
@@ -54,7 +70,8 @@ class ProcessCounters:
     limits' asyncio MemoryStorage starts an asyncio task (a sweep of every key) on each
     increment whose previous sweep has finished, and takes a per-key lock for a critical
     section with no await in it; counting here does the same arithmetic in two dict
-    operations and sweeps expired windows at most every SWEEP_EVERY_S seconds.
+    operations and sweeps expired windows at most every SWEEP_EVERY_S seconds (-3.0% of a
+    license validation: 1,754,300 -> 1,702,006 instructions, measured 2026-11-30).
     """
 
     SWEEP_EVERY_S = 10.0
@@ -113,11 +130,17 @@ class RateLimiter:
         self.store_ok = True
         self.store_detail = "ok"
         self.known_keys = KnownKeys()
+        self._keys: dict[tuple[RateLimitItem, tuple[str, ...]], str] = {}
 
     async def check(self, item: RateLimitItem, *keys: str, consume: bool = True) -> Verdict:
         # limits' fixed window, with the count the increment returns instead of reading it
         # back: two store calls (two Redis round trips) per request rather than three.
-        key = item.key_for(*keys)
+        # limits' key for the bucket, built once per caller (key_for is seven Python calls).
+        key = self._keys.get((item, keys))
+        if key is None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[(item, keys)] = item.key_for(*keys)
         if self.local is not None:
             count, reset_time = self.local.hit(key, item.get_expiry(), consume)
             return self._verdict(item, count, reset_time, consume)
@@ -251,8 +274,8 @@ class RateLimitMiddleware:
             verdict = await self.license_verdict(scope, body)
         else:
             verdict = await self.verdict(scope)
-        headers = verdict.headers()
         if not verdict.allowed:
+            headers = verdict.headers()
             problem = Problem(
                 "rate-limited",
                 f"The limit of {verdict.limit} requests is spent;"
@@ -264,11 +287,19 @@ class RateLimitMiddleware:
             )
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})[STATE_KEY] = headers
+        scope.setdefault("state", {})[STATE_KEY] = verdict
+        stamped = verdict.raw_headers()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(headers)
+                # Raw pairs replacing any of the same name: MutableHeaders re-encoded and
+                # re-scanned the response's headers once per header (-1.1% of a validation:
+                # 1,769,879 -> 1,751,017 instructions, measured 2026-11-30).
+                raw = message.get("headers") or []
+                message["headers"] = [
+                    *(pair for pair in raw if pair[0] not in RATE_LIMIT_NAMES),
+                    *stamped,
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -283,7 +314,8 @@ class EdgeHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("state", {}).get(STATE_KEY, {}))
+        verdict = scope.get("state", {}).get(STATE_KEY)
+        headers = verdict.headers() if verdict is not None else {}
         request_id = context.request_id.get()
         if request_id:
             headers["X-Request-Id"] = request_id
@@ -299,9 +331,22 @@ class EdgeHeadersMiddleware:
 
 async def _peek_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
     """Reads up to `limit` bytes of the body and returns a receive that replays them first."""
-    messages: list[Message] = []
-    body = b""
-    more = True
+    first = await receive()
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        # The usual case, the whole body in one message: replayed once, then the real channel.
+        replayed = False
+
+        async def replay_one() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        return first.get("body", b""), replay_one
+    messages: list[Message] = [first]
+    more = first["type"] == "http.request"  # and more_body, as the usual case returned
+    body = first.get("body", b"") if more else b""
     while more and len(body) <= limit:
         message = await receive()
         messages.append(message)
