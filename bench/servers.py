@@ -34,6 +34,9 @@ def server_env(app_dsn: str, system_dsn: str, data_dir: Path) -> dict[str, str]:
         RATE_LIMIT_STANDARD=limit,
         RATE_LIMIT_ENTERPRISE=limit,
         CODITECT_VALIDATE_RESPONSES="false",
+        # The longest lifetime allowed: the benchmark's token must outlive a run of rounds
+        # (15 minutes, the default, ran out midway through a loaded VM's runs).
+        ACCESS_TOKEN_TTL_SECONDS="3600",  # noqa: S106 (a lifetime, not a secret)
         LOG_LEVEL="warning",
     )
 
