@@ -31,12 +31,16 @@ PRODUCT_SCENARIOS = [
     "get_current_user",
     "login",
 ]
-FLOOR_SCENARIOS = [
+# The FastAPI peer (with and without its rate limiter) and the floor run every hot scenario;
+# login is argon2id, the same work whatever the framework.
+PEER_SCENARIOS = [
     "validate_activated",
     "validate_new_fingerprint",
     "list_projects_page1",
     "list_projects_deep",
+    "get_current_user",
 ]
+PEERS = ["fastapi", "fastapi+rl", "floor"]
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
@@ -145,7 +149,7 @@ def drive_one(
     r = load.run_load(wrk, server.base, scenario, connections, duration)
     r.update(meter.stop())
     print(
-        f"  {server.name:7} {scenario.name:26} @{connections:<3} {r['rps']:>9.1f} rps  "
+        f"  {server.name:10} {scenario.name:26} @{connections:<3} {r['rps']:>9.1f} rps  "
         f"p50 {r['p50_ms']:.2f}  p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  "
         f"cpu server {r['server_cpu_s']}s postgres {r['postgres_cpu_s']}s "
         f"other {r['other_cpu_s']}s",
@@ -154,28 +158,57 @@ def drive_one(
     return r
 
 
-def drive_paired(
-    product: servers.Server,
-    floor: servers.Server,
+def drive_rounds(
+    servers_by_name: dict[str, servers.Server],
     pgdata: Path,
     ctx: dict[str, Any],
     wrk: str | None,
     conns: list[int],
     duration: int,
+    rounds: int,
 ) -> dict[str, Any]:
-    """Each scenario on the product and then, right after, on the floor: this machine's speed
-    drifts over minutes, so product/floor is taken from runs made side by side."""
+    """`rounds` rounds; in each, every scenario on the product and then, right after, on each
+    peer (the order of the peers rotating from round to round): this machine's speed drifts
+    over minutes, so ratios are taken from runs made side by side. Each figure kept is the
+    run with the median requests/s of its rounds; every round's requests/s is kept beside it."""
     table = scenarios(ctx)
-    out: dict[str, Any] = {"product": {}, "floor": {}}
-    for name in PRODUCT_SCENARIOS:
+    runs: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {}
+    for round_no in range(rounds):
+        print(f"  -- round {round_no + 1} of {rounds}", flush=True)
+        peers = PEERS[round_no % len(PEERS) :] + PEERS[: round_no % len(PEERS)]
+        for name in PRODUCT_SCENARIOS:
+            for c in conns:
+                for server_name in ["product", *peers]:
+                    if server_name != "product" and name not in PEER_SCENARIOS:
+                        continue
+                    r = drive_one(
+                        servers_by_name[server_name], pgdata, table[name], wrk, c, duration
+                    )
+                    runs.setdefault(server_name, {}).setdefault(name, {}).setdefault(
+                        str(c), []
+                    ).append(r)
+    out: dict[str, Any] = {}
+    for server_name, by_scenario in runs.items():
+        for name, by_conns in by_scenario.items():
+            for level, results in by_conns.items():
+                ordered = sorted(results, key=lambda r: r["rps"])
+                median = dict(ordered[(len(ordered) - 1) // 2])
+                median["rounds_rps"] = [r["rps"] for r in results]
+                median["errors"] = sum(r["errors"] for r in results)
+                out.setdefault(server_name, {}).setdefault(name, {})[level] = median
+    return out
+
+
+def ratios(http: dict[str, Any], conns: list[int]) -> dict[str, dict[str, float]]:
+    """product requests/s over each peer's, per scenario and connection count (medians)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in PEER_SCENARIOS:
         for c in conns:
-            out["product"].setdefault(name, {})[str(c)] = drive_one(
-                product, pgdata, table[name], wrk, c, duration
-            )
-            if name in FLOOR_SCENARIOS:
-                out["floor"].setdefault(name, {})[str(c)] = drive_one(
-                    floor, pgdata, table[name], wrk, c, duration
-                )
+            mine = http["product"][name][str(c)]["rps"]
+            out[f"{name}@{c}"] = {
+                f"product/{peer}": round(mine / max(http[peer][name][str(c)]["rps"], 0.001), 3)
+                for peer in PEERS
+            }
     return out
 
 
@@ -202,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else RESULTS_DIR
     print(f"[1/7] database: fresh embedded PostgreSQL in {workdir}", flush=True)
     cluster = data.start_database(workdir)
-    product = floor = None
+    product = None
+    peers: dict[str, servers.Server] = {}
     try:
         admin = cluster.admin_dsn()
         app_dsn, system_dsn = cluster.dsn("coditect_app"), cluster.dsn("coditect_system")
@@ -214,17 +248,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"[2/7] product: coditect-cloud serve --workers {args.workers}", flush=True)
         product = servers.start_product(env, args.workers)
         ctx = prepare_context(product.base, admin, workdir / "data", scale)
-        print("[3/7] floor: bare Starlette + psycopg pool, served like the product", flush=True)
-        floor = servers.start_floor(env, args.workers)
         print(
-            f"[4/7] load: {results['config']['load_generator']}, {args.duration}s per run, "
-            "each scenario on the product then the floor",
+            "[3/7] peers: the FastAPI peer, the same with its `limits` dependency, and the bare"
+            " Starlette floor, served like the product",
             flush=True,
         )
-        results["http"] = drive_paired(product, floor, pgdata, ctx, wrk, conns, args.duration)
-        results["floor_rss_mb_per_worker"] = floor.worker_rss_mb()
-        floor.stop()
-        floor = None
+        peers["fastapi"] = servers.start_peer(env, args.workers)
+        peers["fastapi+rl"] = servers.start_peer(env, args.workers, rate_limited=True)
+        peers["floor"] = servers.start_floor(env, args.workers)
+        print(
+            f"[4/7] load: {results['config']['load_generator']}, {args.duration}s per run, "
+            f"{args.rounds} rounds, each scenario on the product then on each peer",
+            flush=True,
+        )
+        results["http"] = drive_rounds(
+            {"product": product, **peers}, pgdata, ctx, wrk, conns, args.duration, args.rounds
+        )
+        results["peer_rss_mb_per_worker"] = {}
+        for name, peer in list(peers.items()):
+            results["peer_rss_mb_per_worker"][name] = peer.worker_rss_mb()
+            peer.stop()
+            del peers[name]
         print("[5/7] /healthz under 10 concurrent logins", flush=True)
         results["healthz_under_logins"] = load.healthz_under_logins(
             product.base, ctx["login_body"], 10, min(10.0, float(args.duration))
@@ -234,15 +278,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  RSS per worker after the run: {results['rss_mb_per_worker']} MB")
         product.stop()
         product = None
-        results["product_floor_ratio"] = {
-            f"{name}@{c}": round(
-                results["http"]["product"][name][str(c)]["rps"]
-                / max(results["http"]["floor"][name][str(c)]["rps"], 0.001),
-                3,
-            )
-            for name in FLOOR_SCENARIOS
-            for c in conns
-        }
+        results["ratios"] = ratios(results["http"], conns)
         print("[6/7] in-process CPU per request (direct ASGI calls)", flush=True)
         os.environ.update(
             {
@@ -258,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
         for name, plan in results["explain"].items():
             print(f"\n-- {name}\n{plan}")
     finally:
-        for s in (product, floor):
+        for s in (product, *peers.values()):
             if s is not None:
                 s.stop()
         cluster.stop()
@@ -275,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
 def inprocess_all(env: dict[str, str], ctx: dict[str, Any], n: int) -> dict[str, Any]:
     from app.config import Settings
     from app.main import create_app
-    from bench import floor
+    from bench import fastapi_peer, floor
 
     def product_app() -> Any:
         return create_app(Settings.from_env(env))
@@ -283,12 +319,16 @@ def inprocess_all(env: dict[str, str], ctx: dict[str, Any], n: int) -> dict[str,
     t = time.perf_counter()
     out = {
         "product": asyncio.run(inprocess.run_all(product_app, ctx, PRODUCT_SCENARIOS, n)),
-        "floor": asyncio.run(inprocess.run_all(floor.create_app, ctx, FLOOR_SCENARIOS, n)),
+        "fastapi": asyncio.run(inprocess.run_all(fastapi_peer.create_app, ctx, PEER_SCENARIOS, n)),
+        "fastapi+rl": asyncio.run(
+            inprocess.run_all(fastapi_peer.create_limited_app, ctx, PEER_SCENARIOS, n)
+        ),
+        "floor": asyncio.run(inprocess.run_all(floor.create_app, ctx, PEER_SCENARIOS, n)),
     }
     for app_name, scen in out.items():
         for name, r in scen.items():
             print(
-                f"  {app_name:7} {name:26} {r['cpu_us_per_request']:>8.1f} µs CPU/request "
+                f"  {app_name:10} {name:26} {r['cpu_us_per_request']:>8.1f} µs CPU/request "
                 f"(n={r['n']}, errors={r['errors']})"
             )
     print(f"  ({time.perf_counter() - t:.0f}s)")
@@ -307,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--connections", default="32,64", help="comma-separated, e.g. 32,64")
     r.add_argument("--duration", type=int, default=20, help="seconds per scenario and level")
     r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians kept)")
     r.add_argument("--inprocess-n", type=int, default=2000, help="requests per in-process figure")
     r.add_argument("--python-load", action="store_true", help="use the Python load generator")
     r.add_argument("--no-install", action="store_true", help="never apt-get install wrk")

@@ -1,4 +1,4 @@
-"""The floor: a bare Starlette app doing the work of validateLicense and listProjects.
+"""The floor: a bare Starlette app doing the work of validateLicense, listProjects, getCurrentUser.
 
 Same SQL (db.queries), same EdDSA signing (app.licensing.certificates), same JWT check, same
 signed cursors and orjson, on a psycopg AsyncConnectionPool: no Connexion, no middleware. Served
@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.auth.keys import KeySet
-from app.auth.verifier import TokenVerifier
+from app.auth.verifier import Principal, TokenVerifier
 from app.licensing import certificates
 from app.licensing import keys as licensing
 from app.problems import Problem
@@ -35,6 +35,8 @@ from db import queries
 LICENSES = queries("licenses")
 PROJECTS = queries("projects")
 BEGIN = queries("session").begin_request
+USERS = queries("users")
+ORGS = queries("organizations")
 ISSUER = "https://api.coditect.ai"
 SEEN_GRANULARITY = timedelta(seconds=60)  # as handlers/licenses.py
 
@@ -130,11 +132,16 @@ def create_app() -> Starlette:
         }
         return _json(result)
 
-    async def list_projects(request: Request) -> Response:
+    def verified(request: Request) -> Principal | None:
         auth = request.headers.get("authorization", "")
         try:
-            principal = floor.verifier.verify(auth.removeprefix("Bearer "))
+            return floor.verifier.verify(auth.removeprefix("Bearer "))
         except Problem:
+            return None
+
+    async def list_projects(request: Request) -> Response:
+        principal = verified(request)
+        if principal is None:
             return _json({"title": "unauthorized"}, 401)
         org = principal.organization_id
         limit = int(request.query_params.get("limit", "20"))
@@ -179,10 +186,41 @@ def create_app() -> Starlette:
         )
         return _json({"data": data, "next_cursor": next_cursor})
 
+    async def get_current_user(request: Request) -> Response:
+        principal = verified(request)
+        if principal is None:
+            return _json({"title": "unauthorized"}, 401)
+        org = principal.organization_id
+        async with (
+            floor.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute(
+                BEGIN.sql,
+                {
+                    "organization_id": org,
+                    "user_id": principal.user_id,
+                    "session_id": principal.session_id,
+                },
+            )
+            if await cur.fetchone() is None:
+                return _json({"title": "unauthorized"}, 401)
+            await cur.execute(
+                USERS.get_user.sql, {"organization_id": org, "user_id": principal.user_id}
+            )
+            user = await cur.fetchone()
+            await cur.execute(ORGS.get_organization.sql, {"organization_id": org})
+            organization = await cur.fetchone()
+        if user is None or organization is None:
+            return _json({"title": "not found"}, 404)
+        return _json({"user": user, "organization": organization})
+
     return Starlette(
         routes=[
             Route("/api/v1/licenses/validate", validate, methods=["POST"]),
             Route("/api/v1/projects", list_projects, methods=["GET"]),
+            Route("/api/v1/auth/me", get_current_user, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -38,7 +38,24 @@ DEFAULT_SCENARIOS = {
         "list_projects_deep",
         "get_current_user",
     ],
-    "floor": ["validate_activated", "list_projects_page1", "list_projects_deep"],
+    "fastapi": [
+        "validate_activated",
+        "list_projects_page1",
+        "list_projects_deep",
+        "get_current_user",
+    ],
+    "fastapi+rl": [
+        "validate_activated",
+        "list_projects_page1",
+        "list_projects_deep",
+        "get_current_user",
+    ],
+    "floor": [
+        "validate_activated",
+        "list_projects_page1",
+        "list_projects_deep",
+        "get_current_user",
+    ],
 }
 COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
@@ -81,11 +98,27 @@ def run(n: int, scenarios: dict[str, list[str]]) -> dict[str, dict[str, int]]:
             for name in names:
                 count = _count(workdir, toggle, app_name, name, n)
                 out.setdefault(app_name, {})[name] = count
-                print(f"  {app_name:7} {name:26} {count:>12,} instructions/request (n={n})")
+                print(f"  {app_name:10} {name:26} {count:>12,} instructions/request (n={n})")
+        print_ratios(out)
         return out
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_ratios(out: dict[str, dict[str, int]]) -> None:
+    """Per scenario, the other app's instructions over the product's: the product's speed
+    relative to it, comparable with the requests/s ratios of `bench run` (above 1.0 the
+    product does less work per request)."""
+    product = out.get("product", {})
+    for name, count in product.items():
+        ratios = [
+            f"product vs {peer} {out[peer][name] / count:.3f}x"
+            for peer in ("fastapi", "fastapi+rl", "floor")
+            if out.get(peer, {}).get(name)
+        ]
+        if ratios:
+            print(f"  {name:26} instructions " + "  ".join(ratios))
 
 
 def _count(workdir: Path, toggle: Path, app_name: str, scenario: str, n: int) -> int:
@@ -125,6 +158,10 @@ def child(app_name: str, scenario: str, n: int, workdir: Path, toggle: Path) -> 
             from app.main import create_app
 
             app: Any = create_app(Settings.from_env(env))
+        elif app_name in ("fastapi", "fastapi+rl"):
+            from bench import fastapi_peer
+
+            app = fastapi_peer.create_app(rate_limited=app_name == "fastapi+rl")
         else:
             from bench import floor
 

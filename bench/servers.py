@@ -1,4 +1,4 @@
-"""The product server and the floor as subprocesses, and CPU / RSS of them and of PostgreSQL."""
+"""Product, FastAPI peer and floor servers as subprocesses; CPU and RSS of them and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def server_env(app_dsn: str, system_dsn: str, data_dir: Path) -> dict[str, str]:
         RATE_LIMIT_STANDARD=limit,
         RATE_LIMIT_ENTERPRISE=limit,
         CODITECT_VALIDATE_RESPONSES="false",
+        # The longest lifetime allowed: the benchmark's token must outlive a run of rounds
+        # (15 minutes, the default, ran out midway through a loaded VM's runs).
+        ACCESS_TOKEN_TTL_SECONDS="3600",  # noqa: S106 (a lifetime, not a secret)
         LOG_LEVEL="warning",
     )
 
@@ -125,6 +128,14 @@ def start_floor(env: dict[str, str], workers: int) -> Server:
     port = free_port()
     cmd = [sys.executable, "-m", "bench.floor", "--workers", str(workers), "--port", str(port)]
     return Server("floor", cmd, env, port, "/api/v1/projects", workers)
+
+
+def start_peer(env: dict[str, str], workers: int, rate_limited: bool = False) -> Server:
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.fastapi_peer", "--workers", str(workers)]
+    cmd += ["--port", str(port), *(["--rate-limit"] if rate_limited else [])]
+    name = "fastapi+rl" if rate_limited else "fastapi"
+    return Server(name, cmd, env, port, "/api/v1/projects", workers)
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:

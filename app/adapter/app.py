@@ -8,7 +8,6 @@ from typing import Any
 import connexion.exceptions
 from connexion import AsyncApp
 from connexion.middleware.context import ContextMiddleware
-from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
@@ -18,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from app.adapter import openapi31
 from app.adapter.bearer import SECURITY_MAP
-from app.adapter.errors import render_problem
+from app.adapter.errors import LeanExceptionMiddleware, render_problem
 from app.adapter.operations import use_prepared_operations
 from app.adapter.resolver import TagResolver, handler_name
 from app.adapter.routing import LiteralRoutes
@@ -76,7 +75,7 @@ def middlewares(
             ProbeMiddleware,
             paths=frozenset({spec.operation_url_path(service_spec, "getReadiness")}),
         ),
-        ExceptionMiddleware,
+        LeanExceptionMiddleware,
         partial(LiteralPathGuard, allowed=runtime.allowed),
         partial(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         partial(DocsMiddleware, docs=docs),

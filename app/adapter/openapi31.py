@@ -1,15 +1,17 @@
-"""OpenAPI 3.1 for Connexion 3: JSON Schema 2020-12 validators compiled once per schema, the
-spec check install() uses, and 400 problems (not 500s) for undecodable bodies."""
+"""OpenAPI 3.1 for Connexion 3: JSON Schema 2020-12 validators compiled once per schema (Rust
+to accept, Python to explain), the spec check install() uses, and 400s for undecodable bodies."""
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import threading
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from typing import Any
 
+import jsonschema_rs
 import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import InvalidSpecification, NonConformingResponseBody
@@ -26,7 +28,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from app.adapter.operations import RAW_BODY_KEY
+from app.adapter.operations import PARSED_BODY_KEY, RAW_BODY_KEY
 from app.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -90,25 +92,80 @@ def _pattern(
 Draft202012 = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
+class CheckedValidator:
+    """A schema's two compiled validators: jsonschema-rs decides whether an instance is valid,
+    and only for an invalid one does the Python validator say why.
+
+    Valid requests are the hot path: the Rust check of a license validation's body takes
+    ~0.5 µs where `jsonschema` took ~29 µs. The Python validator stays the reference for the
+    errors (the same fields and messages as before) and for the verdict, an instance being
+    accepted when either finds it valid: they agree on everything the spec uses (ECMA-262
+    anchored patterns, the addr-spec email check given to both, formats, integers of any
+    size; tests/app/test_openapi31.py compares them), and where the Rust one is stricter
+    (`\\d` and `\\w` are ASCII in ECMA-262) the Python one has the last word, as before.
+    """
+
+    def __init__(self, schema: Mapping[str, Any], python: Validator) -> None:
+        self.schema = python.schema
+        self._python = python
+        self._rust = _rust_validator(schema)
+
+    @property
+    def compiled_in_rust(self) -> bool:
+        return self._rust is not None
+
+    def is_valid(self, instance: Any) -> bool:
+        return self.rust_accepts(instance) or self._python.is_valid(instance)
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        if self.rust_accepts(instance):
+            return iter(())
+        return self._python.iter_errors(instance)
+
+    def rust_accepts(self, instance: Any) -> bool:
+        if self._rust is None:
+            return False
+        try:
+            return bool(self._rust.is_valid(instance))
+        except (ValueError, TypeError):
+            # A value that is not JSON data (jsonschema-rs refuses it): the Python one judges.
+            return False
+
+
+def _rust_validator(schema: Mapping[str, Any]) -> Any:
+    """jsonschema-rs for `schema`, or None where it cannot compile it (a reference it cannot
+    resolve offline): then the Python validator alone decides, as it did before."""
+    try:
+        return jsonschema_rs.Draft202012Validator(
+            dict(schema),
+            validate_formats=True,
+            formats={"email": is_email},
+            offline=True,
+        )
+    except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError):
+        return None
+
+
 class CompiledValidators:
     """One compiled 2020-12 validator per schema object, shared by every request."""
 
     def __init__(self) -> None:
         # Keyed by id(); the schema is kept alive in the value so the id is never reused.
-        self._compiled: dict[int, tuple[Mapping[str, Any], Validator]] = {}
+        self._compiled: dict[int, tuple[Mapping[str, Any], CheckedValidator]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, schema: Mapping[str, Any]) -> Validator:
+    def __call__(self, schema: Mapping[str, Any]) -> CheckedValidator:
         hit = self._compiled.get(id(schema))
         if hit is not None:
             return hit[1]
-        validator = Draft202012(schema, format_checker=_FORMATS)
+        python = Draft202012(schema, format_checker=_FORMATS)
         target = _referenced_component(schema)
         if target is not None:
             # Connexion hands over {"$ref": ..., "components": ...}: following that $ref on
             # every call was a third of a body's validation. Evolved from the root validator,
             # references inside the target still resolve against the whole document.
-            validator = validator.evolve(schema=target)
+            python = python.evolve(schema=target)
+        validator = CheckedValidator(schema, python)
         with self._lock:
             self._compiled[id(schema)] = (schema, validator)
         return validator
@@ -116,6 +173,9 @@ class CompiledValidators:
     def __len__(self) -> int:
         return len(self._compiled)
 
+
+# Nineteen digits in a row: maybe an integer beyond 64 bits (2**63 has 19 digits).
+_LONG_NUMBER = re.compile(rb"\d{19}")
 
 _COMPONENT_REF = re.compile(r"#/components/schemas/([A-Za-z0-9_.-]+)")
 
@@ -239,10 +299,28 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
                     "unsupported-media-type",
                     "The request has a body but no Content-Type; send application/json.",
                 )
-        return await super().wrap_receive(receive, scope=scope)
+        declared = headers.get("content-length")
+        if declared is None or not declared.isdigit() or not int(declared):
+            # No body announced: Connexion's own path (a default body, or "is required").
+            return await super().wrap_receive(receive, scope=scope)
+        # Connexion's path for a body, without its async generator over the messages: read
+        # them, parse and validate, and replay them to the application (-1.5% of a validation:
+        # 1,673,144 -> 1,648,245 instructions, measured 2026-11-30).
+        messages = []
+        more = True
+        while more:
+            message = await receive()
+            messages.append(message)
+            more = message.get("more_body", False)
+        body = self._decode(b"".join([m.get("body", b"") for m in messages]), scope)
+        if not (body is None and self._nullable):
+            self._validate(body)
+        return self._insert_messages(receive, messages=messages), scope
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
-        raw = b"".join([chunk async for chunk in stream])
+        return self._decode(b"".join([chunk async for chunk in stream]), scope)
+
+    def _decode(self, raw: bytes, scope: Scope) -> Any:
         if not raw:
             return None
         try:
@@ -250,9 +328,15 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
         except orjson.JSONDecodeError as e:
             # orjson rejects invalid UTF-8 as well as malformed JSON: both are the caller's error.
             raise Problem("validation-error", f"The body is not valid JSON: {e}") from None
-        # The handler's body argument is made from these bytes (app.operations) instead of
-        # reading the request again.
-        scope.setdefault("extensions", {})[RAW_BODY_KEY] = raw
+        if _LONG_NUMBER.search(raw):
+            # orjson makes integers beyond 64 bits floats: such a body is parsed by the stdlib,
+            # which keeps them exact, for the validator's bounds and for the handler.
+            body = json.loads(raw)
+        # The handler's body argument is this document (app.operations) instead of the
+        # request read and parsed again.
+        extensions = scope.setdefault("extensions", {})
+        extensions[RAW_BODY_KEY] = raw
+        extensions[PARSED_BODY_KEY] = body
         return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
@@ -262,7 +346,9 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
                 "A JSON request body is required.",
                 errors=[{"field": "body", "message": "is required"}],
             )
-        _raise_invalid(field_errors(self.compiled(self._schema).iter_errors(body), "body"))
+        validator = self.compiled(self._schema)
+        if not validator.rust_accepts(body):
+            _raise_invalid(field_errors(validator.iter_errors(body), "body"))
         return None
 
 
@@ -316,7 +402,7 @@ class JSONResponseValidator(JSONResponseBodyValidator):
     compiled: CompiledValidators
 
     @property
-    def validator(self) -> Validator:
+    def validator(self) -> CheckedValidator:
         return self.compiled(self._schema)
 
     def _validate(self, body: Any) -> None:

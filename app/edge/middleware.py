@@ -4,12 +4,12 @@ body limits."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Mapping
+from itertools import chain
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +28,18 @@ _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 PROBE_POOL_WAIT_S = 1.0
 UNMATCHED: tuple[None, None] = (None, None)
 access_log = logging.getLogger("coditect.access")
+
+
+# The request id in one pass over the raw headers, a random one from os.urandom rather than
+# uuid4 (the same 128 random bits as 32 hex digits, without UUID's Python arithmetic), and the
+# response header appended raw instead of through MutableHeaders: -1.8% of a license
+# validation (1,769,879 -> 1,738,133 instructions, measured 2026-11-30).
+def _incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            return incoming if _ACCEPTABLE_ID.match(incoming) else None
+    return None
 
 
 class RequestContextMiddleware:
@@ -60,9 +72,9 @@ class RequestContextMiddleware:
                 context.runtime.reset(serving)
             return
         started = time.perf_counter()
-        incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = _incoming_request_id(scope["headers"]) or os.urandom(16).hex()
         token = context.request_id.set(request_id)
+        raw_id = (b"x-request-id", request_id.encode())
         note = context.RequestNote()
         noting = context.note.set(note)
         # What the server answers when the application fails before starting a response.
@@ -72,7 +84,8 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                raw = message.get("headers") or []
+                message["headers"] = [*(p for p in raw if p[0] != b"x-request-id"), raw_id]
                 security_headers(message)
                 relative_location(message, scope)
             await send(message)
@@ -137,7 +150,9 @@ class HeaderLimitMiddleware:
             fields = scope["headers"]
             if len(fields) > self.max_count:
                 detail = f"The request has more than {self.max_count} header fields."
-            elif sum(len(name) + len(value) + 4 for name, value in fields) > self.max_bytes:
+            # Summed in C, not by a generator: -0.8% of a validation (1,648,245 -> 1,634,639
+            # instructions, measured 2026-11-30).
+            elif sum(map(len, chain.from_iterable(fields))) + 4 * len(fields) > self.max_bytes:
                 detail = f"The request header fields exceed {self.max_bytes} bytes."
             else:
                 await self.app(scope, receive, send)
@@ -202,15 +217,24 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        media_type = headers.get("content-type", "").partition(";")[0]
+        # The three headers in one pass (Headers.get scans the list once per name): -0.6% of a
+        # validation, 1,769,879 -> 1,759,212 instructions, measured 2026-11-30.
+        content_type = declared_bytes = transfer_encoding = None
+        for name, value in scope["headers"]:
+            if name == b"content-type" and content_type is None:
+                content_type = value
+            elif name == b"content-length" and declared_bytes is None:
+                declared_bytes = value
+            elif name == b"transfer-encoding" and transfer_encoding is None:
+                transfer_encoding = value
+        media_type = (content_type or b"").partition(b";")[0]
         if media_type != media_type.lower():
             scope = with_lowercase_media_type(scope)
-        declared = headers.get("content-length")
+        declared = declared_bytes.decode("latin-1") if declared_bytes is not None else None
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             # Raised here so the exception middleware renders it like every other problem.
             raise BodyTooLarge(self.max_bytes)
-        if declared is None and "chunked" in headers.get("transfer-encoding", "").lower():
+        if declared is None and b"chunked" in (transfer_encoding or b"").lower():
             # Connexion treats a body without Content-Length as missing: buffer it (bounded)
             # and replay it with its length.
             receive, scope = await self._buffered(scope, receive)

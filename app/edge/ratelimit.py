@@ -9,7 +9,6 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,7 +32,9 @@ from app.problems import Problem
 log = logging.getLogger(__name__)
 
 MAX_VALIDATE_BODY = 16_384
-STATE_KEY = "rate_limit_headers"
+STATE_KEY = "rate_limit_verdict"
+KEY_CACHE_SIZE = 100_000
+RATE_LIMIT_NAMES = frozenset({b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset"})
 # Where the limiter leaves (token, principal) once it has verified a bearer token, so the
 # bearer check behind it does not verify the same signature again.
 VERIFIED_STATE_KEY = "verified_bearer"
@@ -43,12 +44,27 @@ BUCKETS = {"anon": "address", "key?": "address", "user": "user", "key": "license
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Verdict:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_after: int
+    """A rate-limit decision. A plain slotted class: a frozen dataclass sets each field
+    through object.__setattr__, on every request. (With the bucket-key cache in
+    RateLimiter.check, the one-message path of _peek_body and the verdict kept in the scope
+    instead of a header dict: -1.5% of a validation, 1,698,630 -> 1,673,144 instructions,
+    measured together 2026-11-30.)"""
+
+    __slots__ = ("allowed", "limit", "remaining", "reset_after")
+
+    def __init__(self, allowed: bool, limit: int, remaining: int, reset_after: int) -> None:
+        self.allowed = allowed
+        self.limit = limit
+        self.remaining = remaining
+        self.reset_after = reset_after
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % self.remaining),
+            (b"ratelimit-reset", b"%d" % self.reset_after),
+        ]
 
     def headers(self) -> dict[str, str]:
         return {
@@ -60,6 +76,45 @@ class Verdict:
 
 class StoreSkipped(Exception):
     """The circuit breaker is open: the store is not asked."""
+
+
+class ProcessCounters:
+    """The `memory://` store: limits' fixed-window counting, kept in this process.
+
+    limits' asyncio MemoryStorage starts an asyncio task (a sweep of every key) on each
+    increment whose previous sweep has finished, and takes a per-key lock for a critical
+    section with no await in it; counting here does the same arithmetic in two dict
+    operations and sweeps expired windows at most every SWEEP_EVERY_S seconds (-3.0% of a
+    license validation: 1,754,300 -> 1,702,006 instructions, measured 2026-11-30).
+    """
+
+    SWEEP_EVERY_S = 10.0
+
+    def __init__(self) -> None:
+        self._windows: dict[str, list[float]] = {}  # key -> [count, expires at (epoch s)]
+        self._next_sweep = 0.0
+
+    def hit(self, key: str, expiry: int, consume: bool) -> tuple[int, float]:
+        """(count after this hit, end of the window): a window starts at its first hit."""
+        now = time.time()
+        window = self._windows.get(key)
+        if window is None or window[1] <= now:
+            if not consume:
+                return 0, now
+            if now >= self._next_sweep:
+                self._sweep(now)
+            window = self._windows[key] = [0, now + expiry]
+        if consume:
+            window[0] += 1
+        return int(window[0]), window[1]
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + self.SWEEP_EVERY_S
+        for key in [k for k, (_, ends) in self._windows.items() if ends <= now]:
+            del self._windows[key]
+
+    def __len__(self) -> int:
+        return len(self._windows)
 
 
 class CircuitBreaker:
@@ -116,10 +171,15 @@ class RateLimiter:
         self.storage_url = without_password(url)
         self.metrics = metrics
         scheme = url if url.startswith("async+") else f"async+{url}"
-        # redis-py's asyncio client: one Redis library for the whole product.
-        options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
-        # The async+ scheme always yields an asyncio storage.
-        self.storage = cast(AsyncStorage, storage_from_string(scheme, **options))
+        self.local: ProcessCounters | None = None
+        self.storage: AsyncStorage | None = None
+        if scheme.split("://")[0] == "async+memory":
+            self.local = ProcessCounters()
+        else:
+            # redis-py's asyncio client: one Redis library for the whole product.
+            options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
+            # The async+ scheme always yields an asyncio storage.
+            self.storage = cast(AsyncStorage, storage_from_string(scheme, **options))
         self.store_timeout_s = settings.rate_limit_store_timeout_ms / 1000
         self.breaker = CircuitBreaker(settings.rate_limit_store_retry_s)
         self.anonymous = parse(settings.rate_limit_anonymous)
@@ -140,6 +200,7 @@ class RateLimiter:
         # Operator keys this process has authenticated: each has its own budget. An unknown
         # one (perhaps a guess) counts against the client address, like an anonymous call.
         self.known_operator_keys = KnownKeys()
+        self._keys: dict[tuple[RateLimitItem, tuple[str, ...]], str] = {}
 
     @property
     def store_ok(self) -> bool:
@@ -181,19 +242,39 @@ class RateLimiter:
     async def check(self, item: RateLimitItem, *keys: str, consume: bool = True) -> Verdict:
         # limits' fixed window, with the count the increment returns instead of reading it
         # back: two store calls (two Redis round trips) per request rather than three.
-        key = item.key_for(*keys)
+        # limits' key for the bucket, built once per caller (key_for is seven Python calls).
+        key = self._keys.get((item, keys))
+        if key is None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[(item, keys)] = item.key_for(*keys)
+        if self.local is not None:
+            count, reset_time = self.local.hit(key, item.get_expiry(), consume)
+            return self._verdict(item, keys, count, reset_time, consume)
+        storage = self.storage
+        assert storage is not None
 
         async def count_and_expiry() -> tuple[int, float]:
             if consume:
-                count = await self.storage.incr(key, item.get_expiry(), amount=1)
+                count = await storage.incr(key, item.get_expiry(), amount=1)
             else:
-                count = await self.storage.get(key)
-            return count, await self.storage.get_expiry(key)
+                count = await storage.get(key)
+            return count, await storage.get_expiry(key)
 
         try:
             count, reset_time = await self._ask_store(count_and_expiry)
         except Exception:  # failing open: the store is down, hung, or skipped by the breaker
             return Verdict(True, item.amount, item.amount, item.get_expiry())
+        return self._verdict(item, keys, count, reset_time, consume)
+
+    def _verdict(
+        self,
+        item: RateLimitItem,
+        keys: tuple[str, ...],
+        count: int,
+        reset_time: float,
+        consume: bool,
+    ) -> Verdict:
         reset_after = max(0, math.ceil(reset_time - time.time()))
         allowed = count <= item.amount or not consume
         if not allowed:
@@ -203,9 +284,12 @@ class RateLimiter:
     async def healthy(self) -> bool:
         """Whether the store counts, for readiness: a ping within the store timeout, or, while
         the breaker is open, what the breaker knows (readiness never waits on a hung store)."""
+        storage = self.storage
+        if storage is None:  # counted in this process: nothing to reach
+            return True
 
         async def ping() -> None:
-            if not await self.storage.check():
+            if not await storage.check():
                 raise ConnectionError("the store did not answer its health check")
 
         # A failure is reported through store_ok and store_detail (and logged by _ask_store).
@@ -333,8 +417,8 @@ class RateLimitMiddleware:
             verdict = await self.license_verdict(scope, body)
         else:
             verdict = await self.verdict(scope)
-        headers = verdict.headers()
         if not verdict.allowed:
+            headers = verdict.headers()
             problem = Problem(
                 "rate-limited",
                 f"The limit of {verdict.limit} requests is spent;"
@@ -346,11 +430,19 @@ class RateLimitMiddleware:
             )
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})[STATE_KEY] = headers
+        scope.setdefault("state", {})[STATE_KEY] = verdict
+        stamped = verdict.raw_headers()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(headers)
+                # Raw pairs replacing any of the same name: MutableHeaders re-encoded and
+                # re-scanned the response's headers once per header (-1.1% of a validation:
+                # 1,769,879 -> 1,751,017 instructions, measured 2026-11-30).
+                raw = message.get("headers") or []
+                message["headers"] = [
+                    *(pair for pair in raw if pair[0] not in RATE_LIMIT_NAMES),
+                    *stamped,
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -365,7 +457,8 @@ class EdgeHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("state", {}).get(STATE_KEY, {}))
+        verdict = scope.get("state", {}).get(STATE_KEY)
+        headers = verdict.headers() if verdict is not None else {}
         request_id = context.request_id.get()
         if request_id:
             headers["X-Request-Id"] = request_id
@@ -381,9 +474,22 @@ class EdgeHeadersMiddleware:
 
 async def _peek_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:
     """Reads up to `limit` bytes of the body and returns a receive that replays them first."""
-    messages: list[Message] = []
-    body = b""
-    more = True
+    first = await receive()
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        # The usual case, the whole body in one message: replayed once, then the real channel.
+        replayed = False
+
+        async def replay_one() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        return first.get("body", b""), replay_one
+    messages: list[Message] = [first]
+    more = first["type"] == "http.request"  # and more_body, as the usual case returned
+    body = first.get("body", b"") if more else b""
     while more and len(body) <= limit:
         message = await receive()
         messages.append(message)

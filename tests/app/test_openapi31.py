@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from app import adapter
 from app.adapter import openapi31
 from app.adapter.errors import render_problem
+from app.edge import spec
 from app.problems import Problem
 
 SPEC: dict[str, Any] = {
@@ -47,6 +48,7 @@ SPEC: dict[str, Any] = {
                                     "note": {"type": ["string", "null"], "maxLength": 5},
                                     "score": {"type": "number", "exclusiveMinimum": 0},
                                     "code": {"type": "string", "pattern": "^[a-z]+$"},
+                                    "count": {"type": "integer", "maximum": 2**64},
                                 },
                             }
                         }
@@ -246,3 +248,119 @@ def test_a_trailing_newline_does_not_satisfy_a_pattern(client: TestClient) -> No
     assert error["field"] == "body.code"
     assert error["message"] == "'abc\\n' does not match '^[a-z]+$'"
     assert post(client, {"kind": "echo", "note": "x", "code": "abc"}).status_code == 200
+
+
+def _spec_request_schemas() -> list[tuple[str, dict[str, Any]]]:
+    """Every request body and parameter schema of openapi.yaml, as Connexion hands them over."""
+    document = spec.load()
+    components = document["components"]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for param in [*item.get("parameters", []), *operation.get("parameters", [])]:
+                if "$ref" in param:
+                    param = components["parameters"][param["$ref"].rsplit("/", 1)[1]]
+                out.append((f"{method} {path} {param['name']}", param.get("schema", {})))
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                schema = {**media["schema"], "components": components}
+                out.append((f"{method} {path} body", schema))
+    return out
+
+
+SPEC_SCHEMAS = _spec_request_schemas()
+
+
+def test_every_request_schema_of_the_spec_compiles_in_rust() -> None:
+    # A schema jsonschema-rs could not compile would fall back to the slow Python validator.
+    assert len(SPEC_SCHEMAS) > 20
+    compiled = openapi31.CompiledValidators()
+    slow = [name for name, schema in SPEC_SCHEMAS if not compiled(schema).compiled_in_rust]
+    assert slow == []
+
+
+BIG = 2**70
+EDGE_INSTANCES: list[Any] = [
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    2**31,
+    2**63,
+    BIG,
+    -BIG,
+    float(BIG),
+    "",
+    "x",
+    "a\x00b",
+    "abc\n",
+    "x" * 600,
+    "dana.okafor@acme.example",
+    "'/@syo.com*",
+    "a@-bad.example",
+    "root@localhost",
+    '"a b"@example.com',
+    "user@[127.0.0.1]",
+    "2026-11-30T12:00:00Z",
+    "2026-13-30T12:00:00Z",
+    "2026-11-30 12:00:00Z",
+    "6f9619ff-8b86-d011-b42d-00c04fc964ff",
+    "6F9619FF8B86D011B42D00C04FC964FF",
+    "https://example.com/a?b=c",
+    "not a uri",
+    [],
+    ["x"],
+    {},
+    {"license_key": "cdt_live_" + "k" * 20},
+    {"license_key": "cdt_live_" + "k" * 20, "fingerprint": "f" * 20, "nonce": "n\x00" * 8},
+    {"license_key": "cdt_live_" + "k" * 20, "extra": 1},
+    {"email": "dana.okafor@acme.example", "password": "correct horse battery"},
+    {"email": "'/@syo.com*", "password": "correct horse battery"},
+    {"email": "user@[127.0.0.1]", "password": "correct horse battery"},
+    {"name": "acme", "seats": BIG},
+    {"name": "acme\n", "slug": "acme\n"},
+]
+
+
+@pytest.mark.parametrize(("name", "schema"), SPEC_SCHEMAS, ids=[n for n, _ in SPEC_SCHEMAS])
+def test_rust_and_python_validators_agree_on_the_spec(name: str, schema: dict[str, Any]) -> None:
+    """jsonschema-rs decides alone for what it accepts: it must never accept what the Python
+    reference rejects (big integers, NUL, trailing newlines, emails, formats)."""
+    validator = openapi31.CompiledValidators()(schema)
+    python = openapi31.Draft202012(schema, format_checker=openapi31._FORMATS)
+    for instance in EDGE_INSTANCES:
+        assert validator.rust_accepts(instance) == python.is_valid(instance), (name, instance)
+
+
+def test_a_valid_instance_never_reaches_the_python_validator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    validator = openapi31.CompiledValidators()({"type": "string", "pattern": "^[a-z]+$"})
+
+    class Refusing:
+        def iter_errors(self, instance: Any) -> Any:
+            raise AssertionError("the Python validator ran for a valid instance")
+
+    monkeypatch.setattr(validator, "_python", Refusing())
+    assert list(validator.iter_errors("acme")) == []
+    with pytest.raises(AssertionError):
+        list(validator.iter_errors("Acme"))
+
+
+def test_integers_beyond_64_bits_are_compared_exactly() -> None:
+    validator = openapi31.CompiledValidators()({"type": "integer", "maximum": 2**64})
+    assert validator.rust_accepts(2**64)
+    assert not validator.rust_accepts(2**64 + 1)
+    assert not validator.is_valid(2**64 + 1)
+
+
+def test_a_body_integer_beyond_64_bits_is_validated_exactly(client: TestClient) -> None:
+    # orjson would read 2**64 + 1 as the float 2**64 and let it through.
+    raw = b'{"kind": "echo", "note": "x", "count": %d}'
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/echo", content=raw % (2**64), headers=headers).status_code == 200
+    response = client.post("/echo", content=raw % (2**64 + 1), headers=headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "body.count"

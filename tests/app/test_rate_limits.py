@@ -271,3 +271,47 @@ def test_password_reset_and_invitations_count_against_the_anonymous_budget(
         assert limits_of(response)[1] == 9 - i
     for path, body, _status in calls:
         assert_429(base.post(path, json=body), 10)
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    from app.edge import ratelimit
+
+    fake = FakeClock(1_000_000.0)
+    monkeypatch.setattr(ratelimit.time, "time", fake)
+    return fake
+
+
+def test_process_counters_count_a_fixed_window_as_limits_does(clock: FakeClock) -> None:
+    from app.edge.ratelimit import ProcessCounters
+
+    counters = ProcessCounters()
+    assert counters.hit("k", 60, consume=False) == (0, clock.now)  # nothing counted yet
+    assert counters.hit("k", 60, consume=True) == (1, clock.now + 60)
+    started = clock.now
+    clock.now += 59
+    assert counters.hit("k", 60, consume=True) == (2, started + 60)
+    assert counters.hit("k", 60, consume=False) == (2, started + 60)
+    assert counters.hit("other", 60, consume=True) == (1, clock.now + 60)
+    clock.now = started + 60  # the window is over: a new one starts at the next hit
+    assert counters.hit("k", 60, consume=False) == (0, clock.now)
+    assert counters.hit("k", 60, consume=True) == (1, clock.now + 60)
+
+
+def test_process_counters_forget_expired_windows(clock: FakeClock) -> None:
+    from app.edge.ratelimit import ProcessCounters
+
+    counters = ProcessCounters()
+    for i in range(100):
+        counters.hit(f"caller-{i}", 1, consume=True)
+    clock.now += ProcessCounters.SWEEP_EVERY_S
+    counters.hit("late", 1, consume=True)
+    assert len(counters) == 1
