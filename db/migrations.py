@@ -3,7 +3,8 @@
 A small runner instead of Alembic: our migrations are plain SQL files with explicit rollbacks.
 
 Layout: ``sql/roles.sql`` (cluster bootstrap: roles and database rights, idempotent, run by
-the admin before every ``apply``); ``sql/migrations/NNNN_name.up.sql`` with its
+the admin before every ``apply``; the admin is a superuser or, on managed PostgreSQL, a
+``LOGIN CREATEROLE CREATEDB`` role owning the database); ``sql/migrations/NNNN_name.up.sql`` with its
 ``NNNN_name.down.sql``: the schema (types, tables, triggers, policies, table and schema
 grants); and ``sql/functions/<schema>.<function>.sql``: each function of schemas app and
 pretenant, kept once, whole (CREATE OR REPLACE, then its owner and EXECUTE privileges), so
@@ -277,9 +278,13 @@ def status(dsn: str) -> MigrationStatus:
 
 
 def seed(admin_dsn: str) -> None:
-    """Load the development seed data (sql/seeds/dev_seed_data.sql) in one transaction."""
+    """Load the development seed data (sql/seeds/dev_seed_data.sql) in one transaction, as
+    coditect_system: the admin bypasses RLS only when it is a superuser, which a managed
+    PostgreSQL's admin is not (it reaches the system role through coditect_owner)."""
     path = sql_dir() / "seeds" / "dev_seed_data.sql"
     with psycopg.connect(admin_dsn, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL ROLE coditect_system", prepare=False)
+        conn.execute("SET LOCAL search_path = pg_catalog, public", prepare=False)
         _run(conn, path.read_bytes(), path)
 
 

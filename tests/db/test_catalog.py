@@ -29,6 +29,18 @@ PRETENANT_FUNCTIONS = {
     "rotate_refresh",
 }
 
+# What coditect_system may do across tenants (0019): what the pretenant functions, the
+# operator commands and the development seed do, and nothing else (no DELETE anywhere).
+SYSTEM_POLICIES = {
+    *(
+        (t, c)
+        for t in ("organizations", "users", "licenses", "license_activations", "sessions")
+        for c in ("SELECT", "INSERT", "UPDATE")
+    ),
+    ("projects", "INSERT"),
+    ("audit_log", "INSERT"),
+}
+
 # The RLS helpers the policies call. They carry no SET clause, so the planner can inline
 # them (0010); their bodies schema-qualify every name instead of pinning search_path.
 INLINED_HELPERS = ("current_org_id", "current_user_id", "current_role", "role_at_least")
@@ -57,10 +69,10 @@ def test_every_tenant_table_enables_and_forces_rls(admin: Any) -> None:
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-def test_each_table_has_exactly_one_policy_per_command(admin: Any, table: str) -> None:
+def test_each_table_has_exactly_one_tenant_policy_per_command(admin: Any, table: str) -> None:
     rows = admin.execute(
         "select cmd, qual, with_check from pg_policies"
-        " where schemaname = 'public' and tablename = %s",
+        " where schemaname = 'public' and tablename = %s and roles = '{public}'",
         (table,),
     ).fetchall()
     assert sorted(r[0] for r in rows) == ["DELETE", "INSERT", "SELECT", "UPDATE"]
@@ -75,10 +87,27 @@ def test_each_table_has_exactly_one_policy_per_command(admin: Any, table: str) -
     assert by_cmd["DELETE"][1] is None
 
 
+def test_system_role_policies_are_exactly_its_uses(admin: Any) -> None:
+    rows = admin.execute(
+        "select tablename, cmd, permissive, qual, with_check from pg_policies"
+        " where schemaname = 'public' and roles <> '{public}'"
+        " and 'coditect_system' = any(roles)"
+    ).fetchall()
+    assert {(table, cmd) for table, cmd, *_ in rows} == SYSTEM_POLICIES
+    assert len(rows) == len(SYSTEM_POLICIES)
+    for table, cmd, permissive, *_ in rows:
+        assert permissive == "PERMISSIVE", (table, cmd)
+    others = admin.execute(
+        "select policyname, roles from pg_policies where schemaname = 'public'"
+        " and roles not in ('{public}', '{coditect_system}')"
+    ).fetchall()
+    assert others == []
+
+
 def test_policies_are_permissive_tenant_checks_without_shortcuts(admin: Any) -> None:
     rows = admin.execute(
         "select tablename, policyname, permissive, qual, with_check from pg_policies"
-        " where schemaname = 'public'"
+        " where schemaname = 'public' and roles = '{public}'"
     ).fetchall()
     assert len(rows) == 4 * len(TENANT_TABLES)
     for table, name, permissive, qual, check in rows:
@@ -107,7 +136,8 @@ def test_app_role_attributes(admin: Any) -> None:
     }
     assert rows["coditect_app"] == (False, False, False, False, False)
     assert rows["coditect_owner"][:2] == (False, False)
-    assert rows["coditect_system"][:2] == (False, True)
+    # No role bypasses RLS: coditect_system crosses tenants by its own policies (0019).
+    assert rows["coditect_system"][:2] == (False, False)
     member_of = admin.execute(
         "select pg_has_role('coditect_app', 'coditect_owner', 'MEMBER'),"
         " pg_has_role('coditect_app', 'coditect_system', 'MEMBER')"

@@ -24,11 +24,11 @@ def signed_up(database: Any) -> Iterator[list[uuid.UUID]]:
     """Organizations created by a test through signup, removed afterwards."""
     orgs: list[uuid.UUID] = []
     yield orgs
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         found = conn.execute(
             "select id from organizations where slug like %s", ("signup-%",)
         ).fetchall()
-    drop_tenants(database.system_dsn, orgs + [r[0] for r in found])
+    drop_tenants(database.superuser_dsn, orgs + [r[0] for r in found])
 
 
 def signup_params(**overrides: Any) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def signup_params(**overrides: Any) -> dict[str, Any]:
 
 
 def count_rows(database: Any, org: Any) -> dict[str, int]:
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         return {
             table: conn.execute(
                 q("select count(*) from {t} where {c} = %s", t=table, c=column), (org,)
@@ -85,7 +85,7 @@ def test_signup_creates_org_owner_free_license_and_session(
         "license_activations": 0,
         "audit_log": 0,
     }
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         assert conn.execute(
             "select owner_id, status, slug from organizations where id = %s", (org,)
         ).fetchone() == (user, "ACTIVE", params["slug"])
@@ -134,7 +134,7 @@ def test_signup_with_a_taken_email_creates_nothing(
         assert info.value.sqlstate == "23505"
         assert info.value.diag.constraint_name == "users_email_live_key"
         conn.commit()
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         leftovers = conn.execute(
             "select count(*) from organizations where slug = %s", (again["slug"],)
         ).fetchone()
@@ -172,7 +172,7 @@ def test_find_login_is_case_insensitive_and_ignores_deleted_users(
             ).fetchall()
             == []
         )
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         conn.execute("update users set deleted_at = now() where id = %s", (t.admin,))
         conn.execute("update organizations set status = 'SUSPENDED' where id = %s", (t.org,))
     with psycopg.connect(database.app_dsn) as conn:
@@ -194,7 +194,7 @@ def test_open_session_only_for_live_active_users(
         session = conn.execute(query, (t.guest, random_digest())).fetchone()[0]  # type: ignore[index]
         conn.commit()
         assert session is not None
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         assert conn.execute(
             "select s.user_id, s.organization_id, u.last_login_at is not null"
             " from sessions s join users u on u.id = s.user_id where s.id = %s",
@@ -231,7 +231,7 @@ def rotate(database: Any, old: bytes, new: bytes, grace: str = "10 seconds") -> 
 
 
 def session_state(database: Any, session: Any) -> tuple[Any, ...]:
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         return conn.execute(  # type: ignore[return-value]
             "select refresh_digest, previous_refresh_digest, rotated_at is not null,"
             " revoked_at is not null, revoked_reason from sessions where id = %s",
@@ -268,7 +268,7 @@ def test_rotate_refresh_refuses_sessions_that_are_not_live(
     database: Any, make_tenant: Callable[[], Tenant]
 ) -> None:
     t = make_tenant()
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         conn.execute("update users set status = 'SUSPENDED' where id = %s", (t.owner,))
     assert rotate(database, t.refresh_digest, random_digest()) == ("invalid", None, None, None)
     assert session_state(database, t.session)[0] == t.refresh_digest
