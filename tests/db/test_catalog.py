@@ -52,7 +52,7 @@ def tenant_column(table: str) -> str:
 
 @pytest.fixture(scope="module")
 def admin(database: Any) -> Any:
-    with psycopg.connect(database.admin_dsn, autocommit=True) as conn:
+    with psycopg.connect(database.superuser_dsn, autocommit=True) as conn:
         yield conn
 
 

@@ -290,7 +290,7 @@ def test_concurrent_refreshes_serialize(database: Any, make_tenant: Callable[[],
         threads = [threading.Thread(target=refresh) for _ in range(2)]
         for thread in threads:
             thread.start()
-        with psycopg.connect(database.admin_dsn, autocommit=True) as admin:
+        with psycopg.connect(database.superuser_dsn, autocommit=True) as admin:
             for _ in range(100):
                 waiting = admin.execute(
                     "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
