@@ -74,6 +74,10 @@ class Settings:
     validate_responses: bool
     swagger_ui: bool
     password_hashing: PasswordHashing = PasswordHashing()
+    # Where `serve` listens unless --host/--port say otherwise. PORT is what Cloud Run (and
+    # most platforms) set; HOST is 0.0.0.0 in the container image.
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,4 +108,6 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             validate_responses=_bool(env, "CODITECT_VALIDATE_RESPONSES", False),
             swagger_ui=_bool(env, "CODITECT_SWAGGER_UI", True),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8000, 1, 65535),
         )
