@@ -79,9 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "serve":
-            serve(
-                settings, args.host or settings.host, args.port or settings.port, args.workers
-            )
+            serve(settings, args.host or settings.host, args.port or settings.port, args.workers)
             return 0
         if args.command == "license":
             return _license(settings, args)
