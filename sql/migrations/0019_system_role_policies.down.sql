@@ -2,6 +2,9 @@
 -- have BYPASSRLS, which that code's sql/roles.sql gives back at its next migrate (as a
 -- superuser; managed PostgreSQL never could).
 
+DROP INDEX public.users_email_key_live_idx;
+ALTER TABLE public.users DROP COLUMN email_key;
+
 DROP POLICY audit_log_system_insert ON public.audit_log;
 DROP POLICY projects_system_insert ON public.projects;
 

@@ -73,3 +73,13 @@ CREATE POLICY projects_system_insert ON public.projects FOR INSERT
 
 CREATE POLICY audit_log_system_insert ON public.audit_log FOR INSERT
     TO coditect_system WITH CHECK (current_user = 'coditect_system');
+
+-- Login looks a user up by lower(email) as coditect_system, to which RLS now applies: the
+-- planner may not use the index on lower(email) there (lower() is not leakproof, so it may
+-- not run before the policies' checks) and a login scanned every user (measured: 155 ms at
+-- 50,000 users, against 0.05 ms by index). The lower-cased email as a column of its own,
+-- compared by text equality, which is leakproof, is found by index again
+-- (pretenant.find_login requires this migration for it).
+ALTER TABLE public.users
+    ADD COLUMN email_key text GENERATED ALWAYS AS (lower(email)) STORED;
+CREATE INDEX users_email_key_live_idx ON public.users (email_key) WHERE deleted_at IS NULL;

@@ -14,6 +14,7 @@ from tests.db.conftest import TENANT_TABLES
 GLOBAL_INDEXES = {
     "organizations_slug_live_key",
     "users_email_live_key",
+    "users_email_key_live_idx",
     "licenses_key_digest_key",
     "sessions_refresh_digest_key",
     "sessions_previous_refresh_digest_idx",

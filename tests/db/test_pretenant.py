@@ -313,3 +313,27 @@ def test_app_cannot_create_in_pretenant(database: Any) -> None:
         conn.execute(
             "create function pretenant.signup(p_email text) returns int language sql as 'select 1'"
         )
+
+
+def test_login_lookup_finds_its_user_by_index_under_rls(database: Any) -> None:
+    """find_login runs as coditect_system, to which RLS applies: its email comparison must
+    be one the planner may use an index for before the policies' checks (0019)."""
+    with psycopg.connect(database.superuser_dsn) as conn:
+        body = conn.execute(
+            "select prosrc from pg_proc where oid = 'pretenant.find_login(varchar)'::regprocedure"
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute("set local role coditect_system")
+        conn.execute("set local enable_seqscan = off")
+        plan = conn.execute(
+            "explain (format json) " + body.replace("p_email", "'Someone@Example.test'")
+        ).fetchone()[0]  # type: ignore[index]
+    nodes, scans = [plan[0]["Plan"]], []
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("Plans", []))
+        if node.get("Relation Name") == "users":
+            scans.append((node["Node Type"], node.get("Index Cond", "")))
+    assert len(scans) == 1
+    node_type, condition = scans[0]
+    assert node_type in {"Index Scan", "Bitmap Index Scan", "Index Only Scan"}, scans
+    assert "email_key" in condition, scans
