@@ -20,6 +20,7 @@ from app import context
 from app.auth.verifier import Principal, TokenVerifier, bearer_token
 from app.config import Settings
 from app.edge import responses
+from app.edge.headers import security_headers
 from app.licensing import keys as license_keys
 from app.problems import Problem
 
@@ -144,14 +145,14 @@ class RateLimitMiddleware:
         app: ASGIApp,
         limiter: RateLimiter,
         verifier: TokenVerifier,
-        service_paths: frozenset[str],
+        uncounted_paths: frozenset[str],
         validate_path: str,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.verifier = verifier
-        # Both read from the spec by create_app, so they follow it.
-        self.service_paths = service_paths
+        # Both read from the spec and the app's configuration, so they follow them.
+        self.uncounted_paths = uncounted_paths
         self.validate_path = validate_path
 
     async def license_verdict(self, scope: Scope, body: bytes) -> Verdict:
@@ -164,8 +165,9 @@ class RateLimitMiddleware:
     async def verdict(self, scope: Scope) -> Verdict:
         path: str = scope["path"]
         address = client_address(scope)
-        if path in self.service_paths:
-            # Probes are not counted, but still see where the caller's budget stands.
+        if path in self.uncounted_paths:
+            # Probes, the contract and the UI are not counted, but still see where the
+            # caller's budget stands.
             return await self.limiter.check(self.limiter.anonymous, "anon", address, consume=False)
         who = self.identify(Headers(scope=scope).get("authorization"))
         if who is not None:
@@ -236,6 +238,7 @@ class EdgeHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message).update(headers)
+                security_headers(message)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
