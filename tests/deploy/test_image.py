@@ -321,6 +321,16 @@ def test_the_image_migrates_then_serves_readyz_and_a_signup(
             )
             assert signup.status_code == 201, signup.text
             assert signup.json()["tokens"]["access_token"]
+            # The image's own HEALTHCHECK command, run in it as a runtime would.
+            kind, *check = config["Healthcheck"]["Test"]
+            assert kind == "CMD"
+            health = subprocess.run(
+                in_image(root, config, check, {"PORT": str(port)}),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert health.returncode == 0, health.stderr
         finally:
             stop(server)
             log.close()
