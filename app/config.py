@@ -135,6 +135,10 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     shutdown_grace_s: int = 20
     password_hashing: PasswordHashing = PasswordHashing()
+    # Where `serve` listens unless --host/--port say otherwise. PORT is what Cloud Run (and
+    # most platforms) set; HOST is 0.0.0.0 in the container image.
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -191,6 +195,8 @@ class Settings:
             access_log=_bool(env, "ACCESS_LOG", True),
             forwarded_allow_ips=_forwarded_allow_ips(env),
             shutdown_grace_s=_int(env, "SHUTDOWN_GRACE_SECONDS", 20, 0, 3600),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8000, 1, 65535),
         )
 
 

@@ -2,13 +2,14 @@
 
 A small runner instead of Alembic: our migrations are plain SQL files with explicit rollbacks.
 
-Layout: ``sql/roles.sql`` (cluster bootstrap: roles and database rights, idempotent, run by
-the admin before every ``apply``); ``sql/migrations/NNNN_name.up.sql`` with its
+Layout: ``sql/roles.sql`` (cluster bootstrap: roles and database rights, idempotent, run by the
+admin before every ``apply``; the admin is a superuser or, on managed PostgreSQL, a ``LOGIN
+CREATEROLE CREATEDB`` role owning the database); ``sql/migrations/NNNN_name.up.sql`` with its
 ``NNNN_name.down.sql``: the schema (types, tables, triggers, policies, table and schema
 grants); and ``sql/functions/<schema>.<function>.sql``: each function of schemas app and
-pretenant, kept once, whole (CREATE OR REPLACE, then its owner and EXECUTE privileges), so
-that changing a function is a diff of its one file. These are repeatable migrations, as
-Flyway calls them:
+pretenant, kept once, whole (CREATE OR REPLACE, then its owner and EXECUTE privileges), so that
+changing a function is a diff of its one file. These are repeatable migrations, as Flyway calls
+them:
 
 * A function file starts with ``-- requires: NNNN``. It is applied in the transaction of
   migration NNNN, right after its up file, so it may use anything up to NNNN and every later
@@ -33,11 +34,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -45,6 +47,8 @@ from psycopg import sql
 from db.resources import sql_dir
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # pg_advisory_lock key held by whoever migrates or rolls back a database ("coditect").
 _LOCK_KEY = 0x636F_6469_7465_6374
@@ -186,7 +190,7 @@ def apply(admin_dsn: str) -> list[str]:
         with conn.transaction():
             _run(conn, roles.read_bytes(), roles)
         _create_tables(conn)
-        applied = _applied(conn)
+        applied = _as_owner_read(conn, _applied)
         unknown = sorted(set(applied) - {m.version for m in migrations})
         if unknown:
             raise MigrationError(f"database has migrations this code does not know: {unknown}")
@@ -203,7 +207,7 @@ def apply(admin_dsn: str) -> list[str]:
                 "DELETE FROM public.schema_functions WHERE name <> ALL(%s)",
                 ([f.name for m in migrations for f in m.functions],),
             )
-        recorded = _recorded(conn)
+        recorded = _as_owner_read(conn, _recorded)
         for migration in migrations:
             if migration.version not in applied:
                 continue
@@ -237,7 +241,7 @@ def rollback(admin_dsn: str) -> str | None:
         if not _table_exists(conn, "schema_migrations"):
             return None
         _create_tables(conn)  # schema_functions, for databases migrated before it existed
-        applied = _applied(conn)
+        applied = _as_owner_read(conn, _applied)
         if not applied:
             return None
         version = max(applied)
@@ -277,9 +281,13 @@ def status(dsn: str) -> MigrationStatus:
 
 
 def seed(admin_dsn: str) -> None:
-    """Load the development seed data (sql/seeds/dev_seed_data.sql) in one transaction."""
+    """Load the development seed data (sql/seeds/dev_seed_data.sql) in one transaction, as
+    coditect_system: the admin bypasses RLS only when it is a superuser, which a managed
+    PostgreSQL's admin is not (it reaches the system role through coditect_owner)."""
     path = sql_dir() / "seeds" / "dev_seed_data.sql"
     with psycopg.connect(admin_dsn, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL ROLE coditect_system", prepare=False)
+        conn.execute("SET LOCAL search_path = pg_catalog, public", prepare=False)
         _run(conn, path.read_bytes(), path)
 
 
@@ -298,6 +306,16 @@ def _admin_connection(admin_dsn: str) -> Iterator[psycopg.Connection[tuple[objec
 def _as_owner(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.execute("SET LOCAL ROLE coditect_owner", prepare=False)
     conn.execute("SET LOCAL search_path = pg_catalog, public", prepare=False)
+
+
+def _as_owner_read(
+    conn: psycopg.Connection[tuple[object, ...]],
+    read: Callable[[psycopg.Connection[tuple[object, ...]]], _T],
+) -> _T:
+    """A read of the runner's tables as their owner: a managed admin has no rights on them."""
+    with conn.transaction():
+        _as_owner(conn)
+        return read(conn)
 
 
 def _create_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:

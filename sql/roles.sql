@@ -1,15 +1,19 @@
 -- Cluster bootstrap for CODITECT Cloud: the three database roles and the owner's rights.
 --
--- Run by a superuser (the admin connection) before the migrations on every `migrate`;
--- idempotent. Roles are cluster-wide, so this also repairs attributes that drifted.
+-- Run by the admin connection before the migrations on every `migrate`; idempotent. Roles
+-- are cluster-wide, so this also repairs attributes that drifted. The admin is either a
+-- superuser or, on managed PostgreSQL (Cloud SQL, RDS, Azure), a login with only CREATEROLE
+-- and CREATEDB that owns the database: nothing here needs more (tests/db/test_managed.py).
 -- Never put passwords here: set them out of band (ALTER ROLE ... PASSWORD, IAM, etc.).
 --
 --   coditect_owner   owns every schema object and runs the migrations (SET ROLE);
 --                    subject to RLS like anyone else (tables use FORCE ROW LEVEL SECURITY).
 --   coditect_app     the API server's login: no superuser, no BYPASSRLS, owns nothing;
 --                    only SELECT/INSERT/UPDATE/DELETE through RLS policies.
---   coditect_system  background jobs and the CLI: BYPASSRLS; also owns the SECURITY
---                    DEFINER functions of schema pretenant (so they can cross tenants).
+--   coditect_system  background jobs and the CLI: no BYPASSRLS (a managed service cannot
+--                    grant it); crosses tenants only through the policies TO coditect_system
+--                    (migration 0019), one per table and command it uses. Also owns the
+--                    SECURITY DEFINER functions of schema pretenant.
 
 DO $roles$
 BEGIN
@@ -33,7 +37,7 @@ BEGIN
     END;
     BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_system') THEN
-            CREATE ROLE coditect_system LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE
+            CREATE ROLE coditect_system LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE
                 INHERIT;
         END IF;
     EXCEPTION WHEN duplicate_object OR unique_violation THEN
@@ -52,12 +56,33 @@ BEGIN
         ALTER ROLE coditect_owner LOGIN NOSUPERUSER NOBYPASSRLS;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'coditect_system'
-               AND (rolsuper OR NOT rolbypassrls OR NOT rolcanlogin)) THEN
-        ALTER ROLE coditect_system LOGIN NOSUPERUSER BYPASSRLS;
+               AND (rolsuper OR rolbypassrls OR NOT rolcanlogin)) THEN
+        -- Databases set up before 0019 gave it BYPASSRLS; their admin is a superuser, the
+        -- only one who may take it away.
+        ALTER ROLE coditect_system LOGIN NOSUPERUSER NOBYPASSRLS;
+    END IF;
+
+    -- The admin runs the migrations as coditect_owner (SET LOCAL ROLE), which a superuser
+    -- may always do. A CREATEROLE admin needs membership with SET: PostgreSQL 16+ gives the
+    -- creator of a role only ADMIN OPTION on it (createrole_self_grant is empty by default),
+    -- with which it may grant itself SET (not INHERIT: it acts as the owner only when it
+    -- says so); PostgreSQL 15's CREATEROLE may grant any non-superuser role, with no options.
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        IF pg_catalog.current_setting('server_version_num')::int >= 160000 THEN
+            IF NOT pg_catalog.pg_has_role(current_user, 'coditect_owner', 'SET') THEN
+                -- EXECUTE: PostgreSQL 15 could not parse the WITH options.
+                EXECUTE format('GRANT coditect_owner TO %I WITH INHERIT FALSE, SET TRUE',
+                               current_user);
+            END IF;
+        ELSIF NOT pg_catalog.pg_has_role(current_user, 'coditect_owner', 'MEMBER') THEN
+            EXECUTE format('GRANT coditect_owner TO %I', current_user);
+        END IF;
     END IF;
 
     -- The owner must be able to hand the SECURITY DEFINER functions to coditect_system
-    -- (ALTER FUNCTION ... OWNER TO needs membership with SET; GRANT's default gives it).
+    -- (ALTER FUNCTION ... OWNER TO needs membership with SET; GRANT's default gives it) and
+    -- to replace them (CREATE OR REPLACE needs the owner's privileges: INHERIT). The
+    -- policies TO coditect_system test current_user, so they still never apply to the owner.
     IF NOT pg_catalog.pg_has_role('coditect_owner', 'coditect_system', 'MEMBER') THEN
         BEGIN
             GRANT coditect_system TO coditect_owner;

@@ -30,6 +30,12 @@ class TestDatabase:
         return self.cluster.admin_dsn(self.name)
 
     @property
+    def superuser_dsn(self) -> str:
+        """For tests arranging and inspecting state across tenants (no role in production
+        bypasses RLS; the embedded cluster's admin is a superuser)."""
+        return self.cluster.admin_dsn(self.name)
+
+    @property
     def owner_dsn(self) -> str:
         return self.cluster.dsn("coditect_owner", self.name)
 

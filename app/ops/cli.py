@@ -121,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_cmd = commands.add_parser(
         "serve", help="run the API (embedded PostgreSQL without DATABASE_URL)"
     )
-    serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument("--host", help="default: HOST, else 127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, help="default: PORT, else 8000")
     serve_cmd.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="apply pending migrations")
     commands.add_parser("rollback", help="roll back the newest migration")
@@ -135,7 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         log_config = logs.configure(settings.log_level, settings.log_format, settings.access_log)
         if args.command == "serve":
-            serve(settings, args.host, args.port, args.workers, log_config)
+            serve(
+                settings,
+                args.host or settings.host,
+                args.port or settings.port,
+                args.workers,
+                log_config,
+            )
             return 0
         if args.command in ("license", "operator-key"):
             return _operator(settings, args)

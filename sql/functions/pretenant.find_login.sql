@@ -1,10 +1,12 @@
--- requires: 0002
+-- requires: 0019
 --
 -- A pre-tenant function (see pretenant.signup.sql for the rules they all follow).
 --
 -- Login lookup: the live user with this email (case-insensitive), whatever their status,
 -- with whether their organization is live (ACTIVE and not deleted). No row when unknown.
--- The caller verifies the password against password_hash and decides.
+-- The caller verifies the password against password_hash and decides. By email_key (0019),
+-- not lower(email): RLS applies to coditect_system, and only a leakproof comparison with the
+-- column may use its index before the policies' checks.
 
 CREATE OR REPLACE FUNCTION pretenant.find_login(p_email varchar)
     RETURNS TABLE (user_id uuid, organization_id uuid, password_hash varchar,
@@ -16,12 +18,12 @@ AS $$
            (o.status = 'ACTIVE' AND o.deleted_at IS NULL)
       FROM public.users AS u
       JOIN public.organizations AS o ON o.id = u.organization_id
-     WHERE lower(u.email) = lower(p_email)
+     WHERE u.email_key = lower(p_email)
        AND u.deleted_at IS NULL
 $$;
 
 REVOKE ALL ON FUNCTION pretenant.find_login(varchar) FROM PUBLIC;
--- Owned by coditect_system (BYPASSRLS), which needs CREATE on the schema just for the
+-- Owned by coditect_system (its policies of 0019), which needs CREATE on the schema for the
 -- ownership change (a no-op when the function is already its own).
 GRANT CREATE ON SCHEMA pretenant TO coditect_system;
 ALTER FUNCTION pretenant.find_login(varchar) OWNER TO coditect_system;

@@ -19,7 +19,7 @@ AS $$
 $$;
 
 REVOKE ALL ON FUNCTION pretenant.organization_tier(uuid) FROM PUBLIC;
--- Owned by coditect_system (BYPASSRLS), which needs CREATE on the schema just for the
+-- Owned by coditect_system (its policies of 0019), which needs CREATE on the schema for the
 -- ownership change (a no-op when the function is already its own).
 GRANT CREATE ON SCHEMA pretenant TO coditect_system;
 ALTER FUNCTION pretenant.organization_tier(uuid) OWNER TO coditect_system;

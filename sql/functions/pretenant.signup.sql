@@ -2,10 +2,10 @@
 --
 -- Pre-tenant functions do what must happen before the caller's tenant is known (signup,
 -- login, token refresh, license validation by key). Each is a SECURITY DEFINER function
--- owned by coditect_system (BYPASSRLS), in schema pretenant where the API role has USAGE
--- but not CREATE, with search_path pinned and every table schema-qualified, every value a
--- bound parameter (no dynamic SQL), each doing exactly one thing. EXECUTE: coditect_app
--- only, never PUBLIC.
+-- owned by coditect_system (crossing tenants by its policies of migration 0019), in schema
+-- pretenant where the API role has USAGE but not CREATE, with search_path pinned and every
+-- table schema-qualified, every value a bound parameter (no dynamic SQL), each doing exactly
+-- one thing. EXECUTE: coditect_app only, never PUBLIC.
 --
 -- Signup: a new organization, its OWNER, a FREE license and the first session, in one
 -- statement. Returns one row. A taken email (case-insensitively, among live users) raises
@@ -64,7 +64,7 @@ $$;
 REVOKE ALL ON FUNCTION pretenant.signup(varchar, varchar, varchar, varchar, varchar, bytea,
     varchar, bytea, timestamptz, varchar, inet)
     FROM PUBLIC;
--- Owned by coditect_system (BYPASSRLS), which needs CREATE on the schema just for the
+-- Owned by coditect_system (its policies of 0019), which needs CREATE on the schema for the
 -- ownership change (a no-op when the function is already its own).
 GRANT CREATE ON SCHEMA pretenant TO coditect_system;
 ALTER FUNCTION pretenant.signup(varchar, varchar, varchar, varchar, varchar, bytea,

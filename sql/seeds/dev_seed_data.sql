@@ -2,7 +2,7 @@
 -- every tier, machine activations, projects and audit entries. Load it with
 -- `coditect-cloud seed`. NEVER load it into production: the credentials below are public.
 --
--- Runs as the admin (bypasses RLS) in one transaction. Idempotent-ish: fixed ids and
+-- Runs as coditect_system (its policies, 0019) in one transaction. Idempotent-ish: fixed ids and
 -- ON CONFLICT DO NOTHING, so loading it twice changes nothing; it does not repair rows you
 -- edited. Times are relative to the load time (expired things are in the past, etc.).
 --

@@ -99,10 +99,10 @@ def add_user(client: TestClient) -> Callable[..., Account]:
 
 @pytest.fixture
 def sql(database: TestDatabase) -> Callable[..., list[tuple[Any, ...]]]:
-    """Run SQL as the system role (bypasses RLS), for arranging and inspecting state."""
+    """Run SQL as the superuser (RLS does not apply), for arranging and inspecting state."""
 
     def run(statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+        with psycopg.connect(database.superuser_dsn, autocommit=True) as conn:
             cur = conn.execute(statement, params)  # type: ignore[call-overload]
             return cur.fetchall() if cur.description else []
 

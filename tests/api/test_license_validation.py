@@ -311,7 +311,7 @@ def test_codes_are_checked_in_the_documented_order(
 ) -> None:
     key = pro["license_key"]
     assert validate(client, key, fingerprint="the-first-machine-00")["code"] == "VALID"
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         for statement in arrange.split(";"):
             conn.execute(statement, {"license": pro["id"], "org": pro["organization_id"]})
     result = validate(client, key, nonce="order-nonce", **fields)

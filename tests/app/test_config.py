@@ -19,6 +19,7 @@ def test_defaults_need_no_environment() -> None:
     assert settings.license_previous_key_files == ()
     assert settings.rate_limit_storage_url == "memory://"
     assert settings.validate_responses is False
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
 
 
 def test_values_are_read_and_checked() -> None:
@@ -45,6 +46,13 @@ def test_values_are_read_and_checked() -> None:
         Settings.from_env({"MAX_BODY_BYTES": "lots"})
     with pytest.raises(ConfigError, match="true or false"):
         Settings.from_env({"CODITECT_VALIDATE_RESPONSES": "maybe"})
+
+
+def test_host_and_port_come_from_the_platform() -> None:
+    settings = Settings.from_env({"HOST": "0.0.0.0", "PORT": "8080"})  # noqa: S104
+    assert (settings.host, settings.port) == ("0.0.0.0", 8080)  # noqa: S104
+    with pytest.raises(ConfigError, match="PORT must be between 1 and 65535"):
+        Settings.from_env({"PORT": "0"})
 
 
 def test_the_response_validator_is_in_the_stack_only_when_it_validates(tmp_path: Path) -> None:

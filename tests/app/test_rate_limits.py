@@ -139,7 +139,7 @@ def test_enterprise_organizations_get_1000_a_minute(
 ) -> None:
     base = start_server(RATE_LIMIT_ANONYMOUS="1000/minute")
     account = signup(base)
-    with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+    with psycopg.connect(database.superuser_dsn, autocommit=True) as conn:
         conn.execute(
             "insert into licenses"
             " (organization_id, name, key_prefix, key_digest, tier, status, seats)"
@@ -207,7 +207,7 @@ def test_license_validation_is_limited_per_key_by_its_tier(
     account = signup(base)
     free_key = account["license"]["license_key"]
     pro_key = f"cdt_live_{uuid.uuid4().hex}{uuid.uuid4().hex}"
-    with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+    with psycopg.connect(database.superuser_dsn, autocommit=True) as conn:
         conn.execute(
             "insert into licenses"
             " (organization_id, name, key_prefix, key_digest, tier, status, seats)"

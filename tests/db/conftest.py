@@ -1,4 +1,4 @@
-"""Helpers for the database tests: tenants built as coditect_system, connections per role."""
+"""Helpers for the database tests: tenants built as the superuser, connections per role."""
 
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ class Tenant:
         }
 
 
-def create_tenant(system_dsn: str) -> Tenant:
-    """Build a tenant as coditect_system (BYPASSRLS), committed."""
+def create_tenant(superuser_dsn: str) -> Tenant:
+    """Build a tenant as the superuser (RLS does not apply), committed."""
     tag = uuid.uuid4().hex[:12]
     slug = f"t-{tag}"
     ids = {
@@ -111,7 +111,7 @@ def create_tenant(system_dsn: str) -> Tenant:
     }
     license_key = f"cdt_test_{secrets.token_hex(16)}"
     refresh = random_digest()
-    with psycopg.connect(system_dsn) as conn:
+    with psycopg.connect(superuser_dsn) as conn:
         conn.execute(
             "insert into organizations (id, name, slug) values (%s, %s, %s)",
             (ids["org"], f"Tenant {tag}", slug),
@@ -175,9 +175,9 @@ def create_tenant(system_dsn: str) -> Tenant:
     return Tenant(slug=slug, license_key=license_key, refresh_digest=refresh, **ids)
 
 
-def drop_tenants(system_dsn: str, orgs: list[uuid.UUID]) -> None:
+def drop_tenants(superuser_dsn: str, orgs: list[uuid.UUID]) -> None:
     if orgs:
-        with psycopg.connect(system_dsn) as conn:
+        with psycopg.connect(superuser_dsn) as conn:
             conn.execute("delete from organizations where id = any(%s)", (orgs,))
 
 
@@ -187,20 +187,20 @@ def make_tenant(database: Any) -> Iterator[Callable[[], Tenant]]:
     made: list[uuid.UUID] = []
 
     def make() -> Tenant:
-        tenant = create_tenant(database.system_dsn)
+        tenant = create_tenant(database.superuser_dsn)
         made.append(tenant.org)
         return tenant
 
     yield make
-    drop_tenants(database.system_dsn, made)
+    drop_tenants(database.superuser_dsn, made)
 
 
 @pytest.fixture(scope="module")
 def tenants(database: Any) -> Iterator[tuple[Tenant, Tenant]]:
     """Two tenants, A and B, shared by a module's tests (which must not change them)."""
-    a, b = create_tenant(database.system_dsn), create_tenant(database.system_dsn)
+    a, b = create_tenant(database.superuser_dsn), create_tenant(database.superuser_dsn)
     yield a, b
-    drop_tenants(database.system_dsn, [a.org, b.org])
+    drop_tenants(database.superuser_dsn, [a.org, b.org])
 
 
 def set_tenant(conn: psycopg.Connection[Any], tenant: Tenant, role: str = "OWNER") -> None:

@@ -14,7 +14,7 @@ BEGIN = "select role, status, email, full_name from app.begin_request(%s, %s, %s
 
 
 def as_system(database: Any, query: str, params: Any) -> None:
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         assert conn.execute(query, params).rowcount == 1
 
 

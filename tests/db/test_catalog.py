@@ -14,6 +14,7 @@ from tests.db.conftest import TENANT_TABLES
 GLOBAL_INDEXES = {
     "organizations_slug_live_key",
     "users_email_live_key",
+    "users_email_key_live_idx",
     "licenses_key_digest_key",
     "sessions_refresh_digest_key",
     "sessions_previous_refresh_digest_idx",
@@ -44,6 +45,18 @@ PRETENANT_FUNCTIONS = {
 # Tables whose rows are never changed once written: no updated_at.
 APPEND_ONLY = {"audit_log", "spent_refresh_tokens"}
 
+# What coditect_system may do across tenants (0019): what the pretenant functions, the
+# operator commands and the development seed do, and nothing else (no DELETE anywhere).
+SYSTEM_POLICIES = {
+    *(
+        (t, c)
+        for t in ("organizations", "users", "licenses", "license_activations", "sessions")
+        for c in ("SELECT", "INSERT", "UPDATE")
+    ),
+    ("projects", "INSERT"),
+    ("audit_log", "INSERT"),
+}
+
 # The RLS helpers the policies call. They carry no SET clause, so the planner can inline
 # them (0010); their bodies schema-qualify every name instead of pinning search_path.
 INLINED_HELPERS = ("current_org_id", "current_user_id", "current_role", "role_at_least")
@@ -55,7 +68,7 @@ def tenant_column(table: str) -> str:
 
 @pytest.fixture(scope="module")
 def admin(database: Any) -> Any:
-    with psycopg.connect(database.admin_dsn, autocommit=True) as conn:
+    with psycopg.connect(database.superuser_dsn, autocommit=True) as conn:
         yield conn
 
 
@@ -72,10 +85,10 @@ def test_every_tenant_table_enables_and_forces_rls(admin: Any) -> None:
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-def test_each_table_has_exactly_one_policy_per_command(admin: Any, table: str) -> None:
+def test_each_table_has_exactly_one_tenant_policy_per_command(admin: Any, table: str) -> None:
     rows = admin.execute(
         "select cmd, qual, with_check from pg_policies"
-        " where schemaname = 'public' and tablename = %s",
+        " where schemaname = 'public' and tablename = %s and roles = '{public}'",
         (table,),
     ).fetchall()
     assert sorted(r[0] for r in rows) == ["DELETE", "INSERT", "SELECT", "UPDATE"]
@@ -90,10 +103,27 @@ def test_each_table_has_exactly_one_policy_per_command(admin: Any, table: str) -
     assert by_cmd["DELETE"][1] is None
 
 
+def test_system_role_policies_are_exactly_its_uses(admin: Any) -> None:
+    rows = admin.execute(
+        "select tablename, cmd, permissive, qual, with_check from pg_policies"
+        " where schemaname = 'public' and roles <> '{public}'"
+        " and 'coditect_system' = any(roles)"
+    ).fetchall()
+    assert {(table, cmd) for table, cmd, *_ in rows} == SYSTEM_POLICIES
+    assert len(rows) == len(SYSTEM_POLICIES)
+    for table, cmd, permissive, *_ in rows:
+        assert permissive == "PERMISSIVE", (table, cmd)
+    others = admin.execute(
+        "select policyname, roles from pg_policies where schemaname = 'public'"
+        " and roles not in ('{public}', '{coditect_system}')"
+    ).fetchall()
+    assert others == []
+
+
 def test_policies_are_permissive_tenant_checks_without_shortcuts(admin: Any) -> None:
     rows = admin.execute(
         "select tablename, policyname, permissive, qual, with_check from pg_policies"
-        " where schemaname = 'public'"
+        " where schemaname = 'public' and roles = '{public}'"
     ).fetchall()
     assert len(rows) == 4 * len(TENANT_TABLES)
     for table, name, permissive, qual, check in rows:
@@ -122,7 +152,8 @@ def test_app_role_attributes(admin: Any) -> None:
     }
     assert rows["coditect_app"] == (False, False, False, False, False)
     assert rows["coditect_owner"][:2] == (False, False)
-    assert rows["coditect_system"][:2] == (False, True)
+    # No role bypasses RLS: coditect_system crosses tenants by its own policies (0019).
+    assert rows["coditect_system"][:2] == (False, False)
     member_of = admin.execute(
         "select pg_has_role('coditect_app', 'coditect_owner', 'MEMBER'),"
         " pg_has_role('coditect_app', 'coditect_system', 'MEMBER')"

@@ -13,8 +13,8 @@ from tests.db.conftest import FAKE_HASH, Tenant, q, random_digest
 
 @pytest.fixture
 def system(database: Any) -> Iterator[psycopg.Connection[Any]]:
-    """coditect_system (bypasses RLS), in a transaction that is rolled back."""
-    with psycopg.connect(database.system_dsn) as conn:
+    """The superuser (RLS does not apply), in a transaction that is rolled back."""
+    with psycopg.connect(database.superuser_dsn) as conn:
         yield conn
         conn.rollback()
 
@@ -132,7 +132,7 @@ def test_organization_and_owner_in_one_transaction(system: Any) -> None:
 
 def test_updated_at_is_maintained(database: Any, make_tenant: Callable[[], Tenant]) -> None:
     t = make_tenant()
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         before = conn.execute(
             "select created_at, updated_at from projects where id = %s", (t.project,)
         ).fetchone()
@@ -143,7 +143,7 @@ def test_updated_at_is_maintained(database: Any, make_tenant: Callable[[], Tenan
             "update projects set description = 'changed', updated_at = '2000-01-01' where id = %s",
             (t.project,),
         )
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         created, updated = conn.execute(
             "select created_at, updated_at from projects where id = %s", (t.project,)
         ).fetchone()
@@ -154,7 +154,7 @@ def test_hard_deleting_an_organization_removes_everything(
     database: Any, make_tenant: Callable[[], Tenant]
 ) -> None:
     t = make_tenant()
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         conn.execute(
             "insert into sessions (organization_id, user_id, refresh_digest, expires_at)"
             " values (%s, %s, %s, now() + interval '1 day')",

@@ -269,7 +269,11 @@ def test_discover_rejects_inconsistent_files(
 
 def test_shipped_migrations_are_paired_and_numbered() -> None:
     found = migrations.discover()
-    assert [m.version for m in found] == [f"{i:04d}" for i in range(1, len(found) + 1)]
+    versions = [m.version for m in found]
+    # Numbers may be reserved by work in progress (0019 was taken while 0012-0018 were
+    # being written), so gaps are allowed; the order is the numbers' order.
+    assert versions[0] == "0001"
+    assert versions == sorted(set(versions))
     for m in found:
         assert m.up_sql.strip()
         assert m.down_sql.strip()
@@ -312,7 +316,7 @@ def test_role_bootstrap_repairs_drifted_attributes(database: Any) -> None:
     with psycopg.connect(database.admin_dsn, autocommit=True) as admin:
         try:
             admin.execute("alter role coditect_app bypassrls inherit")
-            admin.execute("alter role coditect_system nobypassrls")
+            admin.execute("alter role coditect_system bypassrls")
             assert migrations.apply(database.admin_dsn) == []
         finally:
             migrations.apply(database.admin_dsn)
@@ -320,7 +324,7 @@ def test_role_bootstrap_repairs_drifted_attributes(database: Any) -> None:
             "select a.rolbypassrls, a.rolinherit, s.rolbypassrls from pg_roles a, pg_roles s"
             " where a.rolname = 'coditect_app' and s.rolname = 'coditect_system'"
         ).fetchone()
-        assert row == (False, False, True)
+        assert row == (False, False, False)
 
 
 def copy_of_sql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -24,11 +24,11 @@ def signed_up(database: Any) -> Iterator[list[uuid.UUID]]:
     """Organizations created by a test through signup, removed afterwards."""
     orgs: list[uuid.UUID] = []
     yield orgs
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         found = conn.execute(
             "select id from organizations where slug like %s", ("signup-%",)
         ).fetchall()
-    drop_tenants(database.system_dsn, orgs + [r[0] for r in found])
+    drop_tenants(database.superuser_dsn, orgs + [r[0] for r in found])
 
 
 def signup_params(**overrides: Any) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def signup_params(**overrides: Any) -> dict[str, Any]:
 
 
 def count_rows(database: Any, org: Any) -> dict[str, int]:
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         return {
             table: conn.execute(
                 q("select count(*) from {t} where {c} = %s", t=table, c=column), (org,)
@@ -85,7 +85,7 @@ def test_signup_creates_org_owner_free_license_and_session(
         "license_activations": 0,
         "audit_log": 0,
     }
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         assert conn.execute(
             "select owner_id, status, slug from organizations where id = %s", (org,)
         ).fetchone() == (user, "ACTIVE", params["slug"])
@@ -134,7 +134,7 @@ def test_signup_with_a_taken_email_creates_nothing(
         assert info.value.sqlstate == "23505"
         assert info.value.diag.constraint_name == "users_email_live_key"
         conn.commit()
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         leftovers = conn.execute(
             "select count(*) from organizations where slug = %s", (again["slug"],)
         ).fetchone()
@@ -172,7 +172,7 @@ def test_find_login_is_case_insensitive_and_ignores_deleted_users(
             ).fetchall()
             == []
         )
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         conn.execute("update users set deleted_at = now() where id = %s", (t.admin,))
         conn.execute("update organizations set status = 'SUSPENDED' where id = %s", (t.org,))
     with psycopg.connect(database.app_dsn) as conn:
@@ -194,7 +194,7 @@ def test_open_session_only_for_live_active_users(
         session = conn.execute(query, (t.guest, random_digest())).fetchone()[0]  # type: ignore[index]
         conn.commit()
         assert session is not None
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         assert conn.execute(
             "select s.user_id, s.organization_id, u.last_login_at is not null"
             " from sessions s join users u on u.id = s.user_id where s.id = %s",
@@ -231,7 +231,7 @@ def rotate(database: Any, old: bytes, new: bytes, grace: str = "10 seconds") -> 
 
 
 def session_state(database: Any, session: Any) -> tuple[Any, ...]:
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         return conn.execute(  # type: ignore[return-value]
             "select refresh_digest, previous_refresh_digest, rotated_at is not null,"
             " revoked_at is not null, revoked_reason from sessions where id = %s",
@@ -286,7 +286,7 @@ def test_rotate_refresh_refuses_sessions_that_are_not_live(
     database: Any, make_tenant: Callable[[], Tenant]
 ) -> None:
     t = make_tenant()
-    with psycopg.connect(database.system_dsn) as conn:
+    with psycopg.connect(database.superuser_dsn) as conn:
         conn.execute("update users set status = 'SUSPENDED' where id = %s", (t.owner,))
     assert rotate(database, t.refresh_digest, random_digest()) == ("invalid", None, None, None)
     assert session_state(database, t.session)[0] == t.refresh_digest
@@ -308,7 +308,7 @@ def test_concurrent_refreshes_serialize(database: Any, make_tenant: Callable[[],
         threads = [threading.Thread(target=refresh) for _ in range(2)]
         for thread in threads:
             thread.start()
-        with psycopg.connect(database.admin_dsn, autocommit=True) as admin:
+        with psycopg.connect(database.superuser_dsn, autocommit=True) as admin:
             for _ in range(100):
                 waiting = admin.execute(
                     "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
@@ -331,3 +331,37 @@ def test_app_cannot_create_in_pretenant(database: Any) -> None:
         conn.execute(
             "create function pretenant.signup(p_email text) returns int language sql as 'select 1'"
         )
+
+
+def test_login_lookup_finds_its_user_by_index_under_rls(database: Any, make_tenant: Any) -> None:
+    """find_login runs as coditect_system, to which RLS applies: its email comparison must
+    be one the planner may use an index for before the policies' checks (0019). Planned
+    over 20,000 users (rolled back), where scanning them all is what the planner avoids."""
+    tenant = make_tenant()
+    with psycopg.connect(database.superuser_dsn) as conn:
+        body = conn.execute(
+            "select prosrc from pg_proc where oid = 'pretenant.find_login(varchar)'::regprocedure"
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "insert into users (organization_id, email, full_name, password_hash)"
+            " select %s, 'bulk-' || g || '@example.test', 'Bulk', %s"
+            " from generate_series(1, 20000) g",
+            (tenant.org, FAKE_HASH),
+        )
+        conn.execute("analyze public.users")
+        conn.execute("set local role coditect_system")
+        plan = conn.execute(
+            "explain (format json) " + body.replace("p_email", "'Bulk-777@Example.test'")
+        ).fetchone()[0]  # type: ignore[index]
+        conn.rollback()
+    nodes, scans = [plan[0]["Plan"]], []
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("Plans", []))
+        if node.get("Relation Name") == "users":
+            condition = node.get("Index Cond") or node.get("Recheck Cond") or ""
+            scans.append((node["Node Type"], condition))
+    assert len(scans) == 1
+    node_type, condition = scans[0]
+    assert node_type in {"Index Scan", "Bitmap Heap Scan", "Index Only Scan"}, scans
+    assert "email_key" in condition, scans

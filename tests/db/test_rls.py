@@ -119,7 +119,7 @@ def app_conn(database: Any) -> Iterator[psycopg.Connection[Any]]:
 @pytest.fixture
 def system_count(database: Any) -> Callable[[Any, Any], int]:
     def count(query: Any, params: Any = None) -> int:
-        with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+        with psycopg.connect(database.superuser_dsn, autocommit=True) as conn:
             return conn.execute(query, params).fetchone()[0]  # type: ignore[index]
 
     return count
@@ -276,8 +276,8 @@ def test_composite_foreign_key_cannot_reach_another_tenant(
         app_conn, "update projects set created_by = %s where id = %s", (b.member, a.project)
     )
     assert err.sqlstate == "23503"
-    # And the key itself, without RLS in the way (coditect_system bypasses RLS).
-    with psycopg.connect(database.system_dsn) as system:
+    # And the key itself, without RLS in the way (as the superuser).
+    with psycopg.connect(database.superuser_dsn) as system:
         for query, params in (
             (
                 "insert into projects (organization_id, name, created_by) values (%s, 'x', %s)",
