@@ -128,7 +128,7 @@ def api(mail_settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def mail_sql(mail_database: TestDatabase) -> Callable[..., list[tuple[Any, ...]]]:
     def run(statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(mail_database.system_dsn, autocommit=True) as conn:
+        with psycopg.connect(mail_database.superuser_dsn, autocommit=True) as conn:
             cur = conn.execute(statement, params)  # type: ignore[call-overload]
             return cur.fetchall() if cur.description else []
 

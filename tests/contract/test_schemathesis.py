@@ -95,7 +95,7 @@ def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]
     # Not carol's: her password reset ends every session she has.
     dave = signup(server, f"dave-{uuid.uuid4().hex[:8]}@example.test", "dave's password 12")
     org = alice["organization"]["id"]
-    with psycopg.connect(database.system_dsn, autocommit=True) as conn:
+    with psycopg.connect(database.superuser_dsn, autocommit=True) as conn:
         for operation_id in ("resendInvitation", "revokeInvitation"):
             conn.execute(
                 "insert into users (id, organization_id, email, full_name, role, status)"

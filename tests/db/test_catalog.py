@@ -45,7 +45,7 @@ PRETENANT_FUNCTIONS = {
 # Tables whose rows are never changed once written: no updated_at.
 APPEND_ONLY = {"audit_log", "spent_refresh_tokens"}
 
-# What coditect_system may do across tenants (0019): what the pretenant functions, the
+# What coditect_system may do across tenants (0019, 0020): what the pretenant functions, the
 # operator commands and the development seed do, and nothing else (no DELETE anywhere).
 SYSTEM_POLICIES = {
     *(
@@ -55,6 +55,10 @@ SYSTEM_POLICIES = {
     ),
     ("projects", "INSERT"),
     ("audit_log", "INSERT"),
+    # 0020: the account tables, for the pre-tenant functions that use them.
+    ("spent_refresh_tokens", "SELECT"),
+    ("spent_refresh_tokens", "INSERT"),
+    *((t, c) for t in ("account_tokens", "outbox") for c in ("SELECT", "INSERT", "UPDATE")),
 }
 
 # The RLS helpers the policies call. They carry no SET clause, so the planner can inline
