@@ -69,7 +69,7 @@ def example_body(path: str) -> dict[str, Any]:
 def example_user_id(operation_id: str) -> str:
     for _path, _method, op in spec.operations(spec.load()):
         if op["operationId"] == operation_id:
-            (parameter,) = [p for p in op["parameters"] if p.get("name") == "user_id"]
+            (parameter,) = [p for p in op["parameters"] if p.get("name") == "invited_user_id"]
             return str(parameter["example"])
     raise LookupError(operation_id)
 
@@ -78,7 +78,9 @@ def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]
     """What the operations on server state need to succeed once, made from the spec's own
     examples so the examples phase reaches their success path: a spare session of alice's
     (given as a parameter), invited users with the example ids of resendInvitation and
-    revokeInvitation, and the example reset, invitation and refresh tokens stored as digests."""
+    revokeInvitation (a path parameter of its own name: Schemathesis feeds one operation's
+    examples to every parameter of that name, and deleteUser would delete the user first),
+    and the example reset, invitation and refresh tokens stored as digests."""
     api = f"{server}/api/v1"
     headers = {"Authorization": f"Bearer {alice['tokens']['access_token']}"}
     httpx.post(f"{api}/auth/login", json=login_example()).raise_for_status()
