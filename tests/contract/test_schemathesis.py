@@ -223,18 +223,28 @@ def test_api_operations_pass_every_check(
     api, _service = spec.split(spec.load())
     excluded = SESSION_ENDING
     config = peers_config(tmp_path, tokens, alice["organization"]["id"], fixed)
+    # The last run signs in as a user of its own with the examples' password: the main run may
+    # end alice's session (another OWNER it created lets her demote and delete herself).
+    erin = signup(server, f"erin-{uuid.uuid4().hex[:8]}@example.test", example["password"])
+    last_dir = tmp_path / "last"
+    last_dir.mkdir()
+    last_config = peers_config(
+        last_dir, {"erin": erin["tokens"]["access_token"]}, erin["organization"]["id"], {}
+    )
     seen: dict[str, set[int]] = {}
-    for name, flags, phases in (
+    for name, flags, phases, run_config in (
         (
             "run",
             [f for op in excluded + RUN_LAST for f in ("--exclude-operation-id", op)],
             "examples,coverage,fuzzing,stateful",
+            config,
         ),
         # No links lead to or from these operations: no stateful phase.
         (
             "last",
             [f for op in RUN_LAST for f in ("--include-operation-id", op)],
             "examples,coverage,fuzzing",
+            last_config,
         ),
     ):
         har = tmp_path / f"{name}.har"
@@ -244,7 +254,7 @@ def test_api_operations_pass_every_check(
             tmp_path,
             "--report", "har", "--report-har-path", str(har),
             *flags,
-            config=config,
+            config=run_config,
             phases=phases,
         )  # fmt: skip
         print(result.stdout[-3000:])
