@@ -228,9 +228,8 @@ def test_api_operations_pass_every_check(
     erin = signup(server, f"erin-{uuid.uuid4().hex[:8]}@example.test", example["password"])
     last_dir = tmp_path / "last"
     last_dir.mkdir()
-    last_config = peers_config(
-        last_dir, {"erin": erin["tokens"]["access_token"]}, erin["organization"]["id"], {}
-    )
+    last_tokens = {"erin": erin["tokens"]["access_token"], "bob": tokens["bob"]}
+    last_config = peers_config(last_dir, last_tokens, erin["organization"]["id"], {})
     seen: dict[str, set[int]] = {}
     for name, flags, phases, run_config in (
         (
