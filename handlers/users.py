@@ -118,24 +118,24 @@ async def _invited(tx: Transaction, principal: Principal, user_id: str) -> Row:
     return found
 
 
-async def resend_invitation(user_id: str) -> Response:
+async def resend_invitation(invited_user_id: str) -> Response:
     principal = caller()
     async with runtime.current().database.tenant(principal) as tx:
-        target = await _invited(tx, principal, user_id)
+        target = await _invited(tx, principal, invited_user_id)
         await _invite(tx, principal.organization_id, target)
-        await audit.by_caller(tx, principal, "user.invitation_resent", "user", user_id)
+        await audit.by_caller(tx, principal, "user.invitation_resent", "user", invited_user_id)
     return responses.empty(202)
 
 
-async def revoke_invitation(user_id: str) -> Response:
+async def revoke_invitation(invited_user_id: str) -> Response:
     principal = caller()
     org = principal.organization_id
     async with runtime.current().database.tenant(principal) as tx:
-        await _invited(tx, principal, user_id)
-        await tx.run(Q.revoke_invitation_tokens, organization_id=org, user_id=user_id)
+        await _invited(tx, principal, invited_user_id)
+        await tx.run(Q.revoke_invitation_tokens, organization_id=org, user_id=invited_user_id)
         # The invited user goes with the invitation, so the email is free to invite again.
-        await tx.run(Q.delete_user, organization_id=org, user_id=user_id)
-        await audit.by_caller(tx, principal, "user.invitation_revoked", "user", user_id)
+        await tx.run(Q.delete_user, organization_id=org, user_id=invited_user_id)
+        await audit.by_caller(tx, principal, "user.invitation_revoked", "user", invited_user_id)
     return responses.empty()
 
 

@@ -72,7 +72,7 @@ def example_body(path: str) -> dict[str, Any]:
 def example_user_id(operation_id: str) -> str:
     for _path, _method, op in spec.operations(spec.load()):
         if op["operationId"] == operation_id:
-            (parameter,) = [p for p in op["parameters"] if p.get("name") == "user_id"]
+            (parameter,) = [p for p in op["parameters"] if p.get("name") == "invited_user_id"]
             return str(parameter["example"])
     raise LookupError(operation_id)
 
@@ -81,7 +81,9 @@ def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]
     """What the operations on server state need to succeed once, made from the spec's own
     examples so the examples phase reaches their success path: a spare session of alice's
     (given as a parameter), invited users with the example ids of resendInvitation and
-    revokeInvitation, and the example reset, invitation and refresh tokens stored as digests."""
+    revokeInvitation (a path parameter of its own name: Schemathesis feeds one operation's
+    examples to every parameter of that name, and deleteUser would delete the user first),
+    and the example reset, invitation and refresh tokens stored as digests."""
     api = f"{server}/api/v1"
     headers = {"Authorization": f"Bearer {alice['tokens']['access_token']}"}
     httpx.post(f"{api}/auth/login", json=login_example()).raise_for_status()
@@ -224,19 +226,28 @@ def test_api_operations_pass_every_check(
     api, _service = spec.split(spec.load())
     excluded = SESSION_ENDING
     config = peers_config(tmp_path, tokens, alice["organization"]["id"], fixed)
+    # The last run signs in as a user of its own with the examples' password: the main run may
+    # end alice's session (another OWNER it created lets her demote and delete herself).
+    erin = signup(server, f"erin-{uuid.uuid4().hex[:8]}@example.test", example["password"])
+    last_dir = tmp_path / "last"
+    last_dir.mkdir()
+    last_tokens = {"erin": erin["tokens"]["access_token"], "bob": tokens["bob"]}
+    last_config = peers_config(last_dir, last_tokens, erin["organization"]["id"], {})
     seen: dict[str, set[int]] = {}
-    for name, flags, phases in (
+    for name, flags, phases, run_config in (
         (
             "run",
             ["--exclude-tag", OPERATOR_TAG]
             + [f for op in excluded + RUN_LAST for f in ("--exclude-operation-id", op)],
             "examples,coverage,fuzzing,stateful",
+            config,
         ),
         # No links lead to or from these operations: no stateful phase.
         (
             "last",
             [f for op in RUN_LAST for f in ("--include-operation-id", op)],
             "examples,coverage,fuzzing",
+            last_config,
         ),
     ):
         har = tmp_path / f"{name}.har"
@@ -246,7 +257,7 @@ def test_api_operations_pass_every_check(
             tmp_path,
             "--report", "har", "--report-har-path", str(har),
             *flags,
-            config=config,
+            config=run_config,
             phases=phases,
         )  # fmt: skip
         print(result.stdout[-3000:])
