@@ -51,7 +51,10 @@ def middlewares(
             limiter=runtime.limiter,
             verifier=runtime.verifier,
             service_paths=frozenset(service_spec["paths"]),
-            validate_path=spec.operation_url_path(api_spec, "validateLicense"),
+            key_paths=frozenset(
+                spec.operation_url_path(api_spec, operation)
+                for operation in ("validateLicense", "deactivateLicense")
+            ),
         ),
         ExceptionMiddleware,
         partial(LiteralPathGuard, allowed=runtime.allowed),

@@ -26,6 +26,9 @@ from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.utils import inspect_function_arguments, is_json_mimetype, is_null, is_nullable
 from starlette.types import Receive, Scope, Send
 
+from app import context as app_context
+from app.adapter.request import peer_address
+
 Prepared = Callable[[], Awaitable[Any]]
 
 # Where app.openapi31's body validator leaves the JSON body it read (and validated).
@@ -137,7 +140,13 @@ class ArgumentPlan:
         self, function: Callable[..., Awaitable[Any]]
     ) -> Callable[[ConnexionRequest], Awaitable[Any]]:
         async def invoke(request: ConnexionRequest) -> Any:
-            return await function(**await self.arguments(request))
+            # What the handler's audit entries record as the client address (app.rules.audit
+            # reads it, so domain code never touches the request).
+            token = app_context.client_ip.set(peer_address(request.client))
+            try:
+                return await function(**await self.arguments(request))
+            finally:
+                app_context.client_ip.reset(token)
 
         return invoke
 

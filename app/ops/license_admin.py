@@ -19,7 +19,13 @@ from typing import Any
 
 import db
 from app.licensing import keys as license_keys
-from app.licensing.tiers import DEFAULT_FEATURES, TIERS
+from app.licensing.tiers import (
+    DEFAULTS,
+    FLOATING_LEASE_SECONDS,
+    MAX_LEASE_SECONDS,
+    MIN_LEASE_SECONDS,
+    TIERS,
+)
 from app.rules import audit
 from db import Jsonb, Row, Transaction, queries
 
@@ -55,6 +61,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _lease(text: str) -> int:
+    value = _positive(text)
+    if not MIN_LEASE_SECONDS <= value <= MAX_LEASE_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be between {MIN_LEASE_SECONDS} and {MAX_LEASE_SECONDS} seconds"
+        )
+    return value
+
+
 def register(subparsers: Any) -> None:
     """Add `license` and its subcommands to the CLI's subparsers."""
     license_cmd = subparsers.add_parser(
@@ -65,7 +80,7 @@ def register(subparsers: Any) -> None:
     issue = commands.add_parser("issue", help="issue a license; prints it with its key, once")
     issue.add_argument("--organization", required=True, help="organization id or slug")
     issue.add_argument("--tier", required=True, choices=TIERS, type=str.upper)
-    issue.add_argument("--seats", required=True, type=_positive)
+    issue.add_argument("--seats", type=_positive, help="default: the tier's")
     issue.add_argument("--name", help="display name (default: '<Tier> license')")
     issue.add_argument(
         "--feature",
@@ -81,8 +96,15 @@ def register(subparsers: Any) -> None:
     issue.add_argument(
         "--machine-bound",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="seats bind to machine fingerprints (default: yes)",
+        default=None,
+        help="a seat is held until deactivated (default: the tier's); --no-machine-bound:"
+        " floating, a seat is held only within the lease",
+    )
+    issue.add_argument(
+        "--lease-seconds",
+        type=_lease,
+        help="a machine that has not validated within this holds no seat"
+        f" (default: none, or {FLOATING_LEASE_SECONDS} for a floating license)",
     )
 
     for name, (sources, target, _action) in TRANSITIONS.items():
@@ -152,7 +174,13 @@ async def issue(tx: Transaction, args: argparse.Namespace) -> Row:
     if expires_at is not None and expires_at <= starts_at:
         raise CommandError("the license must expire after it starts")
     key = license_keys.new_license_key()
-    features: Sequence[str] = args.features or DEFAULT_FEATURES[args.tier]
+    defaults = DEFAULTS[args.tier]
+    features: Sequence[str] = args.features or defaults.features
+    seats = args.seats or defaults.seats
+    machine_bound = defaults.machine_bound if args.machine_bound is None else args.machine_bound
+    lease_seconds = args.lease_seconds
+    if lease_seconds is None and not machine_bound:
+        lease_seconds = FLOATING_LEASE_SECONDS
     created = await tx.one(
         Q.admin_issue_license,
         organization_id=organization["id"],
@@ -160,8 +188,9 @@ async def issue(tx: Transaction, args: argparse.Namespace) -> Row:
         key_prefix=license_keys.key_prefix(key),
         key_digest=license_keys.key_digest(key),
         tier=args.tier,
-        seats=args.seats,
-        machine_bound=args.machine_bound,
+        seats=seats,
+        machine_bound=machine_bound,
+        lease_seconds=lease_seconds,
         features=list(features),
         starts_at=starts_at,
         expires_at=expires_at,
@@ -173,7 +202,12 @@ async def issue(tx: Transaction, args: argparse.Namespace) -> Row:
         tx,
         issued,
         "license.issued",
-        {"tier": args.tier, "seats": args.seats, "expires_at": _text(expires_at)},
+        {
+            "tier": args.tier,
+            "seats": seats,
+            "lease_seconds": lease_seconds,
+            "expires_at": _text(expires_at),
+        },
     )
     return {**issued, "license_key": key}
 

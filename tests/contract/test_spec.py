@@ -16,9 +16,18 @@ OPERATIONS = {
     "auth": {"signup", "login", "logout", "refreshTokens", "getCurrentUser"},
     "organizations": {"getOrganization", "updateOrganization", "deleteOrganization"},
     "users": {"listUsers", "createUser", "getUser", "updateUser", "deleteUser"},
-    "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
+    "licenses": {
+        "listLicenses",
+        "getLicense",
+        "updateLicense",
+        "validateLicense",
+        "deactivateLicense",
+        "listLicenseMachines",
+        "deactivateLicenseMachine",
+    },
     "projects": {"listProjects", "createProject", "getProject", "updateProject", "deleteProject"},
     "service": {"getHealth", "getReadiness", "getJwks", "getMetrics"},
+    "audit": {"listAuditEvents"},
 }
 SCHEMAS = [
     "Problem",
@@ -43,6 +52,12 @@ SCHEMAS = [
     "ProjectCreate",
     "ProjectUpdate",
     "ProjectPage",
+    "LicenseMachine",
+    "LicenseMachinePage",
+    "LicenseDeactivationRequest",
+    "LicenseDeactivationResult",
+    "AuditEvent",
+    "AuditEventPage",
 ]
 
 

@@ -22,6 +22,7 @@ GLOBAL_INDEXES = {
 PRETENANT_FUNCTIONS = {
     "signup",
     "validate_license",
+    "deactivate_machine",
     "organization_tier",
     "find_login",
     "open_session",
