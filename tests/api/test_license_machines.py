@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from app.licensing.tiers import DEFAULTS
 from tests.api.conftest import Account
 from tests.api.test_license_cli import issue, validate
 from tests.conftest import TestDatabase
@@ -388,3 +389,29 @@ def test_seats_stay_exact_while_machines_come_go_and_lapse(
         "license.machine_deactivated": 3,
         "license.machine_lease_expired": 2,
     }
+
+
+def test_free_is_one_definition_for_signup_and_the_cli(
+    signup: Callable[..., Account], database: TestDatabase
+) -> None:
+    free = DEFAULTS["FREE"]
+    owner = signup()
+    issued = issue(database.system_dsn, owner.org_id, "--tier", "FREE")
+    for license_ in (owner.license, issued):
+        assert (
+            license_["seats"],
+            license_["machine_bound"],
+            tuple(license_["features"]),
+            license_["lease_seconds"],
+            license_["activation_limit"],
+            license_["deactivation_limit"],
+            license_["churn_window_seconds"],
+        ) == (
+            free.seats,
+            free.machine_bound,
+            free.features,
+            None,
+            free.activation_limit,
+            free.deactivation_limit,
+            free.churn_window_seconds,
+        )

@@ -545,3 +545,19 @@ def test_certificate_expiry_is_capped_by_the_license_expiry() -> None:
         options=options,
     )
     assert windowed["exp"] - windowed["iat"] == 7 * 86400
+    leased = jwt.decode(
+        certificates.issue(
+            key, expires_at=now + timedelta(days=365), lease=timedelta(minutes=10), **common
+        ),
+        key.public,
+        algorithms=["EdDSA"],
+        options=options,
+    )
+    assert leased["exp"] - leased["iat"] == 600  # offline use never outlasts the seat
+    past_lease = jwt.decode(
+        certificates.issue(key, expires_at=None, lease=timedelta(days=30), **common),
+        key.public,
+        algorithms=["EdDSA"],
+        options=options,
+    )
+    assert past_lease["exp"] - past_lease["iat"] == 7 * 86400  # a long lease: the window
