@@ -415,3 +415,13 @@ def test_free_is_one_definition_for_signup_and_the_cli(
             free.deactivation_limit,
             free.churn_window_seconds,
         )
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE", "OPTIONS"])
+def test_client_deactivation_is_post_only_whatever_the_spec_order(
+    client: TestClient, method: str
+) -> None:
+    # /licenses/deactivate is listed after /licenses/{license_id}: still not a license id.
+    response = client.request(method, "/api/v1/licenses/deactivate")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
