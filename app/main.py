@@ -10,7 +10,7 @@ from typing import Any
 
 from app import adapter
 from app.config import Settings
-from app.edge import spec
+from app.edge import docs, spec
 from app.ops import database_setup
 from app.runtime import Runtime
 from db import Database
@@ -51,7 +51,10 @@ def create_app(settings: Settings | None = None) -> adapter.App:
     """One application and its runtime; several can live in one process."""
     settings = settings or Settings.from_env()
     adapter.install()
-    api_spec, service_spec = spec.split(spec.load())
-    allowed = spec.AllowedMethods([(api_spec["servers"][0]["url"], api_spec), ("/", service_spec)])
+    document = spec.load()
+    api_spec, service_spec = spec.split(document)
+    base = api_spec["servers"][0]["url"]
+    allowed = spec.AllowedMethods([(base, api_spec), ("/", service_spec)])
     runtime = Runtime.build(settings, allowed)
-    return adapter.build_app(runtime, api_spec, service_spec, lifespan_for(runtime))
+    served = docs.Docs(base, document, spec.source(), swagger_ui=settings.swagger_ui)
+    return adapter.build_app(runtime, api_spec, service_spec, served, lifespan_for(runtime))

@@ -12,8 +12,10 @@ the figures are each change's share of a license validation when it was kept):
 - `operations`: each operation's handler chain and argument plan built once, not per request
   (-16% for the plan alone; stock Connexion also rebuilds the decorator chain and the URI
   parser on every call).
-- `routing`: the spec/UI middleware stepped over for paths it cannot serve (-6%), and a table
-  for fixed paths instead of Starlette's route-by-route scan (-8%).
+- `routing`: a table for fixed paths instead of Starlette's route-by-route scan (-8%).
+- `app`: Connexion's spec/UI middleware is left out of the stack (it was stepped over for paths
+  it could not serve, -6%): it served the spec with every `$ref` inlined, and Swagger UI 4,
+  which cannot render 3.1. The edge serves both now (app.edge.docs).
 - `bearer`: the bearer check reuses the token the edge limiter verified, and the signature
   inspection Connexion repeats twice per request is cached (-8% of a getCurrentUser:
   2,153,005 -> 1,981,696 instructions, measured 2026-11-30).

@@ -14,7 +14,6 @@ from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
-from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from app.adapter import openapi31
@@ -22,8 +21,9 @@ from app.adapter.bearer import SECURITY_MAP
 from app.adapter.errors import render_problem
 from app.adapter.operations import use_prepared_operations
 from app.adapter.resolver import TagResolver
-from app.adapter.routing import LiteralRoutes, SpecRoutesOnly
+from app.adapter.routing import LiteralRoutes
 from app.edge import spec
+from app.edge.docs import Docs, DocsMiddleware
 from app.edge.middleware import BodyLimitMiddleware, LiteralPathGuard, RequestContextMiddleware
 from app.edge.ratelimit import EdgeHeadersMiddleware, RateLimitMiddleware
 from app.problems import Problem
@@ -37,11 +37,12 @@ class App(AsyncApp):
 
 
 def middlewares(
-    runtime: Runtime, api_spec: dict[str, Any], service_spec: dict[str, Any]
+    runtime: Runtime, api_spec: dict[str, Any], service_spec: dict[str, Any], docs: Docs
 ) -> list[Any]:
-    """Connexion's stack with ours in it, outermost first. Connexion's routing and spec/UI
-    middleware are replaced by faster subclasses (app.adapter.routing); the response validator
-    is left out when it would only pass responses through."""
+    """Connexion's stack with ours in it, outermost first. Connexion's routing is replaced by a
+    faster subclass (app.adapter.routing); its spec/UI middleware is left out (the edge serves
+    the contract as authored, and Swagger UI 5: app.edge.docs); the response validator is left
+    out when it would only pass responses through."""
     settings = runtime.settings
     stack: list[Any] = [
         ServerErrorMiddleware,
@@ -50,7 +51,8 @@ def middlewares(
             RateLimitMiddleware,
             limiter=runtime.limiter,
             verifier=runtime.verifier,
-            service_paths=frozenset(service_spec["paths"]),
+            # Probes, the contract and the UI's files are not counted.
+            uncounted_paths=frozenset(service_spec["paths"]) | docs.paths,
             key_paths=frozenset(
                 spec.operation_url_path(api_spec, operation)
                 for operation in ("validateLicense", "deactivateLicense")
@@ -59,7 +61,7 @@ def middlewares(
         ExceptionMiddleware,
         partial(LiteralPathGuard, allowed=runtime.allowed),
         partial(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
-        SpecRoutesOnly,
+        partial(DocsMiddleware, docs=docs),
         LiteralRoutes,
         SecurityMiddleware,
         RequestValidationMiddleware,
@@ -75,13 +77,17 @@ def middlewares(
 
 
 def build_app(
-    runtime: Runtime, api_spec: dict[str, Any], service_spec: dict[str, Any], lifespan: Any
+    runtime: Runtime,
+    api_spec: dict[str, Any],
+    service_spec: dict[str, Any],
+    docs: Docs,
+    lifespan: Any,
 ) -> App:
     settings = runtime.settings
     app = App(
         __name__,
         lifespan=lifespan,
-        middlewares=middlewares(runtime, api_spec, service_spec),
+        middlewares=middlewares(runtime, api_spec, service_spec, docs),
         validator_map=openapi31.validator_map(),
         security_map=SECURITY_MAP,
         strict_validation=True,
@@ -91,18 +97,8 @@ def build_app(
     app.runtime = runtime
     use_prepared_operations(app)
     # The root-mounted service API goes first: mounted after, it would shadow /api/v1.
-    app.add_api(
-        service_spec,
-        name="service",
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
-    )
-    app.add_api(
-        api_spec,
-        name="api",
-        swagger_ui_options=SwaggerUIOptions(
-            swagger_ui=settings.swagger_ui, spec_path="/openapi.json"
-        ),
-    )
+    app.add_api(service_spec, name="service")
+    app.add_api(api_spec, name="api")
     for error in (Exception, HTTPException, connexion.exceptions.ProblemException, Problem):
         app.add_error_handler(error, render_problem)
     return app

@@ -144,14 +144,14 @@ class RateLimitMiddleware:
         app: ASGIApp,
         limiter: RateLimiter,
         verifier: TokenVerifier,
-        service_paths: frozenset[str],
+        uncounted_paths: frozenset[str],
         key_paths: frozenset[str],
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.verifier = verifier
-        # Both read from the spec by create_app, so they follow it.
-        self.service_paths = service_paths
+        # Both read from the spec and the app's configuration, so they follow them.
+        self.uncounted_paths = uncounted_paths
         # The operations whose credential is a license key in the body (validateLicense,
         # deactivateLicense): limited per key, like each other.
         self.key_paths = key_paths
@@ -166,8 +166,9 @@ class RateLimitMiddleware:
     async def verdict(self, scope: Scope) -> Verdict:
         path: str = scope["path"]
         address = client_address(scope)
-        if path in self.service_paths:
-            # Probes are not counted, but still see where the caller's budget stands.
+        if path in self.uncounted_paths:
+            # Probes, the contract and the UI are not counted, but still see where the
+            # caller's budget stands.
             return await self.limiter.check(self.limiter.anonymous, "anon", address, consume=False)
         who = self.identify(Headers(scope=scope).get("authorization"))
         if who is not None:

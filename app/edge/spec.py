@@ -22,9 +22,14 @@ def spec_path() -> Path:
 
 
 @cache
+def source() -> bytes:
+    """The contract as authored: the bytes of openapi.yaml."""
+    return spec_path().read_bytes()
+
+
+@cache
 def load() -> dict[str, Any]:
-    with spec_path().open(encoding="utf-8") as f:
-        loaded: dict[str, Any] = yaml.safe_load(f)
+    loaded: dict[str, Any] = yaml.safe_load(source())
     return loaded
 
 

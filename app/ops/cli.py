@@ -37,8 +37,15 @@ def _license(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    from app import adapter
     from app.adapter import workers as uvicorn_workers
 
+    try:
+        # Before any worker starts, so an untested framework is one clear line, not a traceback
+        # per worker.
+        adapter.check_versions()
+    except adapter.UntestedFramework as e:
+        raise ConfigError(str(e)) from None
     dsns = database_setup.prepare(settings)
     # Workers inherit a ready, migrated database: they connect as the app role and never migrate.
     os.environ["DATABASE_URL"] = dsns.app

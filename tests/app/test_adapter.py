@@ -32,6 +32,21 @@ def test_an_untested_framework_version_refuses_to_start(monkeypatch: pytest.Monk
         create_app(Settings.from_env({}))
 
 
+def test_serve_refuses_an_untested_framework_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.ops import cli
+
+    real = adapter.metadata.version
+    monkeypatch.setattr(
+        adapter.metadata, "version", lambda name: "0.99.1" if name == "uvicorn" else real(name)
+    )
+    assert cli.main(["serve", "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("coditect-cloud: uvicorn 0.99.1 is installed")
+    assert "Traceback" not in error
+
+
 def test_each_operation_builds_its_handler_chain_once(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -86,6 +86,24 @@ def test_anonymous_traffic_gets_10_a_minute_per_address(start_server: Server) ->
     assert limits_of(health)[:2] == (10, 0)
 
 
+def test_the_contract_and_the_ui_are_not_counted(start_server: Server) -> None:
+    base = start_server()  # the default anonymous limit: 10 a minute
+    files = ["ui/", "ui/swagger-ui-bundle.js", "ui/swagger-ui-standalone-preset.js"]
+    files += ["ui/swagger-ui.css", "openapi.json"]
+    for n in range(20):
+        response = base.get(f"/api/v1/{files[n % len(files)]}")
+        assert response.status_code == 200, (n, response.text[:200])
+        # They carry the headers, and see the budget untouched.
+        assert limits_of(response)[:2] == (10, 10)
+    assert base.get("/api/v1/ui", follow_redirects=False).status_code == 307
+    response = base.post("/api/v1/auth/login", json={})
+    assert response.status_code == 400
+    assert limits_of(response)[:2] == (10, 9), "the first counted request of the minute"
+    # A path under the UI that serves nothing is counted like any other.
+    assert base.get("/api/v1/ui/nothing.js").status_code == 404
+    assert limits_of(base.get("/api/v1/openapi.json"))[:2] == (10, 8)
+
+
 def test_authenticated_traffic_gets_100_a_minute_per_user(start_server: Server) -> None:
     base = start_server(RATE_LIMIT_ANONYMOUS="1000/minute")
     first, second = signup(base), signup(base)

@@ -127,3 +127,14 @@ def test_every_write_documents_the_409_a_concurrent_change_can_cause(
     for path, method, op in spec.operations(document):
         if method != "get":
             assert "409" in op["responses"], f"{method} {path}"
+
+
+def test_no_cursor_is_offered_as_an_example_to_send(document: dict[str, Any]) -> None:
+    # Cursors are signed by the server's key: any example would be refused (400
+    # invalid-cursor), yet Swagger UI's "Try it out" and Schemathesis' examples phase send it.
+    cursor = document["components"]["parameters"]["Cursor"]
+    assert cursor["name"] == "cursor"
+    assert "example" not in cursor
+    assert "examples" not in cursor
+    assert "example" not in cursor["schema"]
+    assert "examples" not in cursor["schema"]

@@ -55,9 +55,9 @@ def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-@pytest.fixture(scope="module")
-def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SDK]:
-    out = tmp_path_factory.mktemp("sdk")
+def generate(out: Path, *source: str) -> Path:
+    """openapi-python-client's package for the contract at `source` (`--path FILE` or `--url
+    URL`), in out/coditect_client; failing on any warning."""
     config = out / "openapi-python-client.yaml"
     # No post hooks: by default the generator runs `ruff` on its output, and a missing `ruff`
     # on PATH is a warning, which --fail-on-warning would turn into a failure unrelated to the spec.
@@ -68,7 +68,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SDK]:
     )
     command = [
         sys.executable, "-m", "openapi_python_client", "generate",
-        "--path", str(ROOT / "openapi.yaml"),
+        *source,
         "--config", str(config),
         "--meta", "none",
         "--output-path", str(out / PACKAGE),
@@ -80,7 +80,26 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SDK]:
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"openapi-python-client failed or warned:\n{output}"
     assert "Warning" not in output, output
+    return out / PACKAGE
 
+
+def files_of(package: Path) -> dict[str, bytes]:
+    return {
+        str(f.relative_to(package)): f.read_bytes()
+        for f in sorted(package.rglob("*"))
+        if f.is_file() and "__pycache__" not in f.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package generated from openapi.yaml."""
+    return generate(tmp_path_factory.mktemp("sdk"), "--path", str(ROOT / "openapi.yaml"))
+
+
+@pytest.fixture(scope="module")
+def sdk(generated: Path) -> Iterator[SDK]:
+    out = generated.parent
     sys.path.insert(0, str(out))
     try:
         yield SDK()
@@ -290,6 +309,19 @@ def test_a_consumer_signs_up_pages_projects_and_validates_its_license(
         freed = parsed(response, m.LicenseDeactivationResult, 200)
         assert (freed.deactivated, freed.code) == (True, m.DeactivationCode.DEACTIVATED)
         assert freed.license_.seats_used == 0
+
+
+def test_the_served_contract_generates_the_same_client_as_the_file(
+    generated: Path, server: str, tmp_path: Path
+) -> None:
+    # The served document is the authored one: the same models by the same names, the service
+    # operations included, and not one warning (a resolved copy warned of duplicate models).
+    from_url = generate(tmp_path, "--url", f"{server}/api/v1/openapi.json")
+    served, authored = files_of(from_url), files_of(generated)
+    assert "models/problem.py" in served
+    assert "api/service/get_health.py" in served
+    assert sorted(served) == sorted(authored)
+    assert [name for name in authored if served[name] != authored[name]] == []
 
 
 def test_an_unauthenticated_call_answers_a_typed_problem(sdk: SDK, server: str) -> None:
