@@ -27,7 +27,6 @@ from connexion.utils import inspect_function_arguments, is_json_mimetype, is_nul
 from starlette.types import Receive, Scope, Send
 
 from app import context as app_context
-from app.adapter.request import peer_address
 
 Prepared = Callable[[], Awaitable[Any]]
 
@@ -46,7 +45,14 @@ class PreparedOperation(AsyncOperation):
         prepared = self._prepared
         if prepared is None:
             prepared = self._prepared = self._prepare()
-        response = await prepared()
+        # The peer's host, for what the handler records (app.context.client_ip(): audit
+        # entries, sessions), so that domain code never touches the request.
+        client = scope.get("client")
+        token = app_context.client_host.set(client[0] if client else None)
+        try:
+            response = await prepared()
+        finally:
+            app_context.client_host.reset(token)
         return await response(scope, receive, send)
 
     def _prepare(self) -> Prepared:
@@ -140,13 +146,7 @@ class ArgumentPlan:
         self, function: Callable[..., Awaitable[Any]]
     ) -> Callable[[ConnexionRequest], Awaitable[Any]]:
         async def invoke(request: ConnexionRequest) -> Any:
-            # What the handler's audit entries record as the client address (app.rules.audit
-            # reads it, so domain code never touches the request).
-            token = app_context.client_ip.set(peer_address(request.client))
-            try:
-                return await function(**await self.arguments(request))
-            finally:
-                app_context.client_ip.reset(token)
+            return await function(**await self.arguments(request))
 
         return invoke
 

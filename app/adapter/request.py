@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
-
 from connexion import request
 
-
-def peer_address(client: Any) -> str | None:
-    """The IP address of a connection's peer (Starlette's `Address`), if it is one."""
-    if client is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(client.host))
-    except ValueError:  # e.g. test clients that are not on a network
-        return None
+from app import context
 
 
 def client_ip() -> str | None:
-    return peer_address(request.client)
+    return context.client_ip()
 
 
 def user_agent() -> str | None:

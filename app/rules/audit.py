@@ -32,7 +32,7 @@ async def record(
         target_id=target_id,
         detail=Jsonb(detail or {}),
         request_id=context.request_id.get(),
-        client_ip=context.client_ip.get(),
+        client_ip=context.client_ip(),
     )
 
 
