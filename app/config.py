@@ -25,6 +25,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -58,6 +71,7 @@ class Settings:
     database_system_url: str | None
     data_dir: Path
     pool_size: int
+    pool_timeout_s: float
     statement_timeout_ms: int
     jwt_private_key_file: Path | None
     jwt_previous_key_files: tuple[Path, ...]
@@ -71,6 +85,8 @@ class Settings:
     rate_limit_enterprise: str
     rate_limit_storage_url: str
     max_body_bytes: int
+    max_header_bytes: int
+    max_header_count: int
     validate_responses: bool
     swagger_ui: bool
     password_hashing: PasswordHashing = PasswordHashing()
@@ -87,6 +103,7 @@ class Settings:
             database_system_url=env.get("DATABASE_SYSTEM_URL") or None,
             data_dir=Path(env.get("CODITECT_DATA_DIR") or ".coditect").resolve(),
             pool_size=_int(env, "DATABASE_POOL_SIZE", 10, 1, 200),
+            pool_timeout_s=_seconds(env, "DATABASE_POOL_TIMEOUT_SECONDS", 5.0, 0.1, 300.0),
             statement_timeout_ms=_int(env, "DATABASE_STATEMENT_TIMEOUT_MS", 10_000, 100, 600_000),
             jwt_private_key_file=_path(env, "JWT_PRIVATE_KEY_FILE"),
             jwt_previous_key_files=previous,
@@ -102,6 +119,8 @@ class Settings:
             rate_limit_enterprise=env.get("RATE_LIMIT_ENTERPRISE") or "1000/minute",
             rate_limit_storage_url=env.get("RATE_LIMIT_STORAGE_URL") or "memory://",
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+            max_header_bytes=_int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
+            max_header_count=_int(env, "MAX_HEADER_COUNT", 100, 10, 10_000),
             validate_responses=_bool(env, "CODITECT_VALIDATE_RESPONSES", False),
             swagger_ui=_bool(env, "CODITECT_SWAGGER_UI", True),
         )

@@ -25,6 +25,7 @@ def lifespan_for(runtime: Runtime) -> Any:
             dsns.app,
             system_dsn=dsns.system,
             pool_size=settings.pool_size,
+            pool_timeout_s=settings.pool_timeout_s,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         await database.open()

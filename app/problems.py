@@ -19,6 +19,7 @@ TITLES = {
     "payload-too-large": (413, "The request body is too large."),
     "unsupported-media-type": (415, "The request body has an unsupported media type."),
     "rate-limited": (429, "Too many requests."),
+    "request-header-fields-too-large": (431, "The request header fields are too large."),
     "internal-error": (500, "An unexpected error occurred."),
     "service-unavailable": (503, "The service is not ready."),
 }
@@ -75,7 +76,23 @@ def forbidden(detail: str) -> Problem:
     return Problem("forbidden", detail)
 
 
-# The one SQLSTATE -> problem mapping. Anything not listed is a 500.
+# Seconds a caller is asked to wait when the database cannot serve: long enough for a pool
+# to reconnect after a restart or failover, short enough not to lose the caller.
+UNAVAILABLE_RETRY_AFTER_S = 5
+_UNAVAILABLE = "The database is temporarily unavailable; retry after Retry-After seconds."
+
+
+def database_unavailable() -> Problem:
+    """503: the database cannot serve now (lost, restarting, out of resources, pool exhausted)."""
+    return Problem(
+        "service-unavailable",
+        _UNAVAILABLE,
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+    )
+
+
+# The one SQLSTATE -> problem mapping: a full SQLSTATE, or a two-character class standing for
+# every SQLSTATE in it (the full code wins). Anything not listed is a 500.
 _SQLSTATE = {
     "23505": ("conflict", "A resource with the same unique value already exists."),
     "23503": ("not-found", "A referenced resource does not exist."),
@@ -90,11 +107,23 @@ _SQLSTATE = {
     "42501": ("forbidden", "You are not allowed to do this."),
     "40001": ("conflict", "A concurrent change conflicted with this request; retry it."),
     "40P01": ("conflict", "A concurrent change conflicted with this request; retry it."),
+    # The database cannot serve now: connection exceptions, insufficient resources (too many
+    # connections, out of memory or disk), and a server shutting down or starting up.
+    "08": ("service-unavailable", _UNAVAILABLE),
+    "53": ("service-unavailable", _UNAVAILABLE),
+    "57P01": ("service-unavailable", _UNAVAILABLE),  # admin_shutdown
+    "57P02": ("service-unavailable", _UNAVAILABLE),  # crash_shutdown
+    "57P03": ("service-unavailable", _UNAVAILABLE),  # cannot_connect_now
 }
 
 
 def from_sqlstate(sqlstate: str | None) -> Problem | None:
-    if sqlstate is None or sqlstate not in _SQLSTATE:
+    if not sqlstate:
         return None
-    kind, detail = _SQLSTATE[sqlstate]
+    found = _SQLSTATE.get(sqlstate) or _SQLSTATE.get(sqlstate[:2])
+    if found is None:
+        return None
+    kind, detail = found
+    if kind == "service-unavailable":
+        return database_unavailable()
     return Problem(kind, detail)

@@ -11,6 +11,7 @@ from db.engine import (
     Row,
     SessionNotLive,
     Transaction,
+    Unavailable,
     sqlstate,
     system_transaction,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Row",
     "SessionNotLive",
     "Transaction",
+    "Unavailable",
     "embedded",
     "migrations",
     "queries",

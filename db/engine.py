@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -9,10 +10,10 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from db.queries import Query, queries
 
@@ -30,6 +31,12 @@ class Principal(Protocol):
 
 class SessionNotLive(Exception):
     """The caller's session is revoked or expired, or the user or organization is gone."""
+
+
+class Unavailable(Exception):
+    """The database cannot serve now: no pooled connection within the pool timeout, or the
+    connection was lost (a client-side error with no SQLSTATE). Server-reported faults keep
+    their psycopg error and SQLSTATE (class 08, 53, 57P01-57P03), mapped where SQLSTATEs are."""
 
 
 class NotConnected(RuntimeError):
@@ -93,6 +100,7 @@ class Database:
         *,
         system_dsn: str | None = None,
         pool_size: int = 10,
+        pool_timeout_s: float = 5.0,
         statement_timeout_ms: int = 10_000,
     ) -> None:
         # Autocommit connections: a single-statement call is its own transaction (one round
@@ -106,20 +114,44 @@ class Database:
             open=False,
             kwargs=_connect_options(statement_timeout_ms),
             configure=_prepare_and_warm_up,
+            # A pooled connection is checked before it is handed out: one the server closed
+            # meanwhile (restart, failover, pg_terminate_backend) is replaced instead of
+            # failing a request.
+            check=check_idle_connection,
+            timeout=pool_timeout_s,
             name="app",
         )
+        self._pool_timeout_s = pool_timeout_s
         self._system_dsn = system_dsn
         self._statement_timeout_ms = statement_timeout_ms
         self._system_pool: AsyncConnectionPool[Any] | None = None
 
-    async def open(self) -> None:
-        await self._pool.open(wait=True)
+    async def open(self, *, wait: bool = True) -> None:
+        """Open the pool; by default wait until it holds its connections (start-up fails
+        when the database cannot be reached)."""
+        await self._pool.open(wait=wait)
+
+    @asynccontextmanager
+    async def _connection(
+        self, pool: AsyncConnectionPool[Any]
+    ) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection within the pool timeout; the faults that mean the database cannot
+        serve now (rather than that this request is wrong) raised as Unavailable."""
+        try:
+            async with pool.connection(timeout=self._pool_timeout_s) as conn:
+                yield conn
+        except PoolTimeout as e:
+            raise Unavailable(f"no database connection within {self._pool_timeout_s:g} s") from e
+        except psycopg.OperationalError as e:
+            if e.sqlstate is not None:
+                raise  # the server said what happened: mapped by its SQLSTATE
+            raise Unavailable("the database connection was lost") from e
 
     @asynccontextmanager
     async def _transaction(
         self, pool: AsyncConnectionPool[Any]
     ) -> AsyncIterator[AsyncConnection[Any]]:
-        async with pool.connection() as conn, conn.transaction():
+        async with self._connection(pool) as conn, conn.transaction():
             yield conn
 
     @asynccontextmanager
@@ -151,7 +183,7 @@ class Database:
 
     async def anonymous_statement(self, query: Query, **params: Any) -> Row | None:
         """One statement, its own transaction (no BEGIN/COMMIT round trips), no tenant context."""
-        async with self._pool.connection() as conn:
+        async with self._connection(self._pool) as conn:
             return await Transaction(conn).one(query, **params)
 
     @asynccontextmanager
@@ -167,6 +199,8 @@ class Database:
                 open=False,
                 kwargs=_connect_options(self._statement_timeout_ms),
                 configure=_prepare,
+                check=check_idle_connection,
+                timeout=self._pool_timeout_s,
                 name="system",
             )
             await self._system_pool.open()
@@ -177,6 +211,23 @@ class Database:
         await self._pool.close()
         if self._system_pool is not None:
             await self._system_pool.close()
+
+
+async def check_idle_connection(conn: AsyncConnection[Any]) -> None:
+    """psycopg_pool's check (an empty query) only when the connection may be broken: an idle
+    connection has nothing to read, while one the server closed has its FATAL error and the
+    end of the stream waiting on the socket. A poll of the socket costs no round trip, where
+    the empty query would double the round trips of a one-statement request
+    (validateLicense). Raises for a broken connection, so the pool replaces it."""
+    if conn.closed or conn.pgconn.status != pq.ConnStatus.OK:
+        raise psycopg.OperationalError("the connection is closed")
+    poll = getattr(select, "poll", None)
+    if poll is not None:
+        poller = poll()
+        poller.register(conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+        if not poller.poll(0):
+            return  # nothing waiting: an idle, live connection
+    await AsyncConnectionPool.check_connection(conn)
 
 
 def _connect_options(statement_timeout_ms: int) -> dict[str, Any]:

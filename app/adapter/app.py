@@ -24,7 +24,12 @@ from app.adapter.resolver import TagResolver
 from app.adapter.routing import LiteralRoutes
 from app.edge import spec
 from app.edge.docs import Docs, DocsMiddleware
-from app.edge.middleware import BodyLimitMiddleware, LiteralPathGuard, RequestContextMiddleware
+from app.edge.middleware import (
+    BodyLimitMiddleware,
+    HeaderLimitMiddleware,
+    LiteralPathGuard,
+    RequestContextMiddleware,
+)
 from app.edge.ratelimit import EdgeHeadersMiddleware, RateLimitMiddleware
 from app.problems import Problem
 from app.runtime import Runtime
@@ -47,6 +52,11 @@ def middlewares(
     stack: list[Any] = [
         ServerErrorMiddleware,
         partial(RequestContextMiddleware, runtime=runtime),
+        partial(
+            HeaderLimitMiddleware,
+            max_bytes=settings.max_header_bytes,
+            max_count=settings.max_header_count,
+        ),
         partial(
             RateLimitMiddleware,
             limiter=runtime.limiter,

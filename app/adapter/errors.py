@@ -11,7 +11,13 @@ from starlette.exceptions import HTTPException
 
 import db
 from app import context, runtime
-from app.problems import PROBLEM_JSON, Problem, from_sqlstate, unauthorized
+from app.problems import (
+    PROBLEM_JSON,
+    Problem,
+    database_unavailable,
+    from_sqlstate,
+    unauthorized,
+)
 
 log = logging.getLogger("coditect")
 
@@ -25,6 +31,7 @@ _KIND_BY_STATUS = {
     413: "payload-too-large",
     415: "unsupported-media-type",
     429: "rate-limited",
+    431: "request-header-fields-too-large",
     503: "service-unavailable",
 }
 
@@ -35,6 +42,9 @@ def as_problem(exc: Exception) -> Problem:
         return exc
     if isinstance(exc, db.SessionNotLive):
         return unauthorized("The session has ended.")
+    if isinstance(exc, db.Unavailable):
+        log.warning("database unavailable (request %s): %s", context.request_id.get(), exc)
+        return database_unavailable()
     if isinstance(exc, connexion.exceptions.ProblemException) and exc.status == 401:
         return unauthorized()
     if isinstance(exc, connexion.exceptions.ProblemException | HTTPException):
@@ -50,6 +60,8 @@ def as_problem(exc: Exception) -> Problem:
             return Problem(kind, detail, headers=headers)
     mapped = from_sqlstate(db.sqlstate(exc))
     if mapped is not None:
+        if mapped.status == 503:
+            log.warning("database unavailable (request %s): %r", context.request_id.get(), exc)
         return mapped
     log.error(
         "unhandled error (request %s)",

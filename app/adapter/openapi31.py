@@ -23,7 +23,8 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 from jsonschema.protocols import Validator
 from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
-from starlette.types import Scope
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope
 
 from app.adapter.operations import RAW_BODY_KEY
 from app.problems import Problem
@@ -144,8 +145,58 @@ def _field(path: Iterable[Any], prefix: str) -> str:
     return out
 
 
+def is_secret_name(name: object) -> bool:
+    """A field whose value is a credential: any *password*, a *_token or `token` (refresh,
+    access, invitation and reset tokens), a license key."""
+    if not isinstance(name, str):
+        return False
+    name = name.lower()
+    return "password" in name or name == "token" or name.endswith(("_token", "license_key"))
+
+
+def is_secret_schema(schema: object) -> bool:
+    """The spec marks secrets `format: password` (or `writeOnly: true`)."""
+    return isinstance(schema, Mapping) and (
+        schema.get("format") == "password" or schema.get("writeOnly") is True
+    )
+
+
+def _secret_values(instance: Any) -> list[Any]:
+    """The values under secret-named keys anywhere inside `instance`."""
+    found: list[Any] = []
+    if isinstance(instance, Mapping):
+        for key, value in instance.items():
+            if is_secret_name(key):
+                found.append(value)
+            else:
+                found += _secret_values(value)
+    elif isinstance(instance, list):
+        for item in instance:
+            found += _secret_values(item)
+    return found
+
+
+def _message(error: ValidationError, field: str) -> str:
+    """jsonschema's message, except that a secret's value is never quoted: the message of a
+    secret field (or of an object holding one) names the rule without the value."""
+    message = str(error.message)
+    secret = is_secret_schema(error.schema) or is_secret_name(field.rpartition(".")[2])
+    values = [error.instance] if secret else _secret_values(error.instance)
+    if not values:
+        return message[:1000]
+    shown = repr(error.instance)
+    if message.startswith(shown):
+        # jsonschema's messages start with the instance: "'x' is too short".
+        message = message[len(shown) :].lstrip() or "is not valid"
+    for value in values:
+        if repr(value) in message or (isinstance(value, str) and value and value in message):
+            return f"does not satisfy {error.validator!r}"
+    return message[:1000]
+
+
 def field_errors(errors: Iterable[ValidationError], prefix: str) -> list[dict[str, str]]:
-    """Per-field messages, naming the missing or unexpected property itself where there is one."""
+    """Per-field messages, naming the missing or unexpected property itself where there is one;
+    the value of a secret field is never quoted."""
     out: list[dict[str, str]] = []
     for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
@@ -160,7 +211,8 @@ def field_errors(errors: Iterable[ValidationError], prefix: str) -> list[dict[st
             for name in [k for k in instance if k not in allowed]:
                 out.append({"field": _field([*path, name], prefix), "message": "is not allowed"})
             continue
-        out.append({"field": _field(path, prefix) or prefix, "message": error.message[:1000]})
+        field = _field(path, prefix) or prefix
+        out.append({"field": field, "message": _message(error, field)})
     return out[:100]
 
 
@@ -175,6 +227,19 @@ class JSONBodyValidator(AbstractRequestBodyValidator):
     """Request bodies: parsed with orjson, validated by a compiled 2020-12 validator."""
 
     compiled: CompiledValidators  # the application's own, set by validator_map()
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        # Without a Content-Type Connexion guesses the operation's first media type and goes
+        # on: a body must say what it is (RFC 9110 leaves guessing to the recipient; we don't).
+        headers = Headers(scope=scope)
+        if not headers.get("content-type", "").partition(";")[0].strip():
+            sent = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+            if self._required or sent:
+                raise Problem(
+                    "unsupported-media-type",
+                    "The request has a body but no Content-Type; send application/json.",
+                )
+        return await super().wrap_receive(receive, scope=scope)
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])

@@ -54,7 +54,15 @@ class ReusePortMultiprocess(Multiprocess):
         pass
 
 
-def serve(factory: str, *, host: str, port: int, workers: int, log_level: str) -> None:
+def serve(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    max_header_bytes: int = 16_384,
+) -> None:
     """Serve the application `factory` builds, with one socket per worker where it helps."""
     options: dict[str, Any] = dict(
         factory=True,
@@ -66,6 +74,11 @@ def serve(factory: str, *, host: str, port: int, workers: int, log_level: str) -
         proxy_headers=True,
         server_header=False,
         log_level=log_level,
+        # Where uvicorn parses with h11 (no httptools), h11 refuses a request head that arrives
+        # in pieces and is still incomplete past 16 KiB with a bare 400 the application never
+        # sees: leave room for the header limit (a 431 problem from the edge) plus a long
+        # request line. httptools sets no limit of its own.
+        h11_max_incomplete_event_size=max_header_bytes + 16_384,
     )
     if workers > 1 and reuse_port_supported(port):
         log.info("serving on http://%s:%d, %d workers (SO_REUSEPORT)", host, port, workers)

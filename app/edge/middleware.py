@@ -1,4 +1,5 @@
-"""Edge middleware that runs before routing: request context, wrong methods, body limits."""
+"""Edge middleware that runs before routing: request context, header limits, wrong methods,
+body limits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
+from app.edge import responses
+from app.edge.headers import relative_location, security_headers
 from app.edge.spec import AllowedMethods
 from app.problems import Problem
 
@@ -18,7 +21,9 @@ _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 class RequestContextMiddleware:
     """Outermost: says which application serves the request (its runtime), and adopts a sane
-    incoming X-Request-Id or makes one; every response carries it."""
+    incoming X-Request-Id or makes one; every response carries it and the security headers
+    (Cache-Control: no-store unless the response says otherwise), and a redirect's Location
+    never carries the Host header."""
 
     def __init__(self, app: ASGIApp, runtime: object) -> None:
         self.app = app
@@ -39,6 +44,8 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                security_headers(message)
+                relative_location(message, scope)
             await send(message)
 
         try:
@@ -46,6 +53,35 @@ class RequestContextMiddleware:
         finally:
             context.request_id.reset(token)
             context.runtime.reset(serving)
+
+
+class HeaderLimitMiddleware:
+    """431 for a request whose header section is larger than `max_bytes` (each field counted
+    as sent: name, value, ": " and CRLF) or has more than `max_count` fields: answered before
+    anything reads a header (the rate limiter verifies bearer tokens), as a problem."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_count: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            fields = scope["headers"]
+            if len(fields) > self.max_count:
+                detail = f"The request has more than {self.max_count} header fields."
+            elif sum(len(name) + len(value) + 4 for name, value in fields) > self.max_bytes:
+                detail = f"The request header fields exceed {self.max_bytes} bytes."
+            else:
+                await self.app(scope, receive, send)
+                return
+            problem = Problem("request-header-fields-too-large", detail)
+            response = responses.problem(
+                problem, instance=scope["path"], request_id=context.request_id.get()
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class LiteralPathGuard:

@@ -20,6 +20,7 @@ from app import context
 from app.auth.verifier import Principal, TokenVerifier, bearer_token
 from app.config import Settings
 from app.edge import responses
+from app.edge.headers import security_headers
 from app.licensing import keys as license_keys
 from app.problems import Problem
 
@@ -239,6 +240,7 @@ class EdgeHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message).update(headers)
+                security_headers(message)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

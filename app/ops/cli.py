@@ -59,6 +59,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
             port=port,
             workers=workers,
             log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+            max_header_bytes=settings.max_header_bytes,
         )
     finally:
         dsns.close()

@@ -176,3 +176,62 @@ def test_validation_refuses_a_query_parameter(client: TestClient) -> None:
         "/api/v1/licenses/validate?surprise=1", json={"license_key": "cdt_live_" + "x" * 20}
     )
     assert_problem(response, 400, "validation-error")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/auth/login", b'{"email": "a@example.test", "password": "twelve chars!"}'),
+        ("POST", "/api/v1/licenses/validate", b'{"license_key": "cdt_live_unknown_key_0000"}'),
+        ("POST", "/api/v1/auth/signup", b""),
+    ],
+)
+def test_a_body_without_content_type_is_415(
+    client: TestClient, method: str, path: str, body: bytes
+) -> None:
+    response = client.request(method, path, content=body)
+    problem = assert_problem(response, 415, "unsupported-media-type")
+    assert "no Content-Type" in problem["detail"]
+    for empty in ("", " ", "; charset=utf-8"):
+        response = client.request(method, path, content=body, headers={"Content-Type": empty})
+        assert_problem(response, 415, "unsupported-media-type")
+
+
+def test_a_body_without_content_type_on_an_authenticated_write_is_415(
+    client: TestClient,
+) -> None:
+    signup = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": "no-content-type@example.test",
+            "password": "correct horse battery staple",
+            "full_name": "No Type",
+            "organization_name": "No Type Org",
+        },
+    )
+    assert signup.status_code == 201, signup.text
+    headers = {"Authorization": f"Bearer {signup.json()['tokens']['access_token']}"}
+    created = client.post("/api/v1/projects", content=b'{"name": "untyped"}', headers=headers)
+    assert_problem(created, 415, "unsupported-media-type")
+    project = client.post("/api/v1/projects", json={"name": "typed"}, headers=headers)
+    assert project.status_code == 201, project.text
+    url = f"/api/v1/projects/{project.json()['id']}"
+    patched = client.patch(url, content=b'{"name": "renamed"}', headers=headers)
+    assert_problem(patched, 415, "unsupported-media-type")
+
+
+def test_a_post_without_a_body_is_not_asked_for_a_content_type(client: TestClient) -> None:
+    # logout takes no body: no Content-Type is needed.
+    signup = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": "logout-untyped@example.test",
+            "password": "correct horse battery staple",
+            "full_name": "Log Out",
+            "organization_name": "Logout Org",
+        },
+    )
+    assert signup.status_code == 201, signup.text
+    headers = {"Authorization": f"Bearer {signup.json()['tokens']['access_token']}"}
+    response = client.post("/api/v1/auth/logout", headers=headers)
+    assert response.status_code == 204, response.text

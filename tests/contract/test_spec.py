@@ -138,3 +138,56 @@ def test_no_cursor_is_offered_as_an_example_to_send(document: dict[str, Any]) ->
     assert "examples" not in cursor
     assert "example" not in cursor["schema"]
     assert "examples" not in cursor["schema"]
+
+
+def test_every_operation_on_the_database_documents_the_503_of_a_database_fault(
+    document: dict[str, Any],
+) -> None:
+    # Every /api/v1 operation opens a transaction; a database that cannot serve is a 503.
+    for sqlstate in ("08006", "53300", "57P01"):
+        problem = problems.from_sqlstate(sqlstate)
+        assert problem is not None
+        assert problem.status == 503
+    api, _service = spec.split(document)
+    for path, method, op in spec.operations(api):
+        assert op["responses"].get("503") == {
+            "$ref": "#/components/responses/DatabaseUnavailable"
+        }, f"{method} {path}"
+
+
+def test_every_operation_with_a_body_documents_415(document: dict[str, Any]) -> None:
+    # A body of another media type, or one without a Content-Type, answers 415.
+    for path, method, op in spec.operations(document):
+        if "requestBody" in op:
+            assert op["responses"].get("415") == {
+                "$ref": "#/components/responses/UnsupportedMediaType"
+            }, f"{method} {path}"
+
+
+def test_every_operation_documents_the_431_of_the_header_limits(document: dict[str, Any]) -> None:
+    assert problems.TITLES["request-header-fields-too-large"][0] == 431
+    for path, method, op in spec.operations(document):
+        assert op["responses"].get("431") == {
+            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+        }, f"{method} {path}"
+
+
+def test_every_response_declares_the_security_headers(document: dict[str, Any]) -> None:
+    # The edge stamps them on every response; Cache-Control is no-store unless the operation
+    # declares its own (the public key set).
+    responses = document["components"]["responses"]
+    security = {
+        "X-Content-Type-Options": "#/components/headers/X-Content-Type-Options",
+        "X-Frame-Options": "#/components/headers/X-Frame-Options",
+        "Referrer-Policy": "#/components/headers/Referrer-Policy",
+    }
+    for path, method, op in spec.operations(document):
+        for status, response in op["responses"].items():
+            ref = response.get("$ref")
+            headers = (responses[ref.rsplit("/", 1)[1]] if ref else response)["headers"]
+            for name, target in security.items():
+                assert headers.get(name) == {"$ref": target}, f"{method} {path} {status} {name}"
+            expected = "#/components/headers/Cache-Control-No-Store"
+            if (path, status) == ("/.well-known/jwks.json", "200"):
+                expected = "#/components/headers/Cache-Control"
+            assert headers.get("Cache-Control") == {"$ref": expected}, f"{method} {path} {status}"
