@@ -73,6 +73,7 @@ def test_every_secret_named_request_field_is_marked_password_in_the_spec() -> No
             if is_marked:
                 marked.append(f"{name}.{prop}")
     assert marked == [
+        "LicenseDeactivationRequest.license_key",
         "LicenseValidationRequest.license_key",
         "LoginRequest.password",
         "RefreshRequest.refresh_token",
