@@ -180,12 +180,13 @@ async def issue_operator_license(organization_id: str, body: dict[str, Any]) -> 
                 call.operator,
                 organization_id=organization["id"],
                 tier=body["tier"],
-                seats=body["seats"],
+                seats=body.get("seats"),
                 name=body.get("name"),
                 features=body.get("features"),
                 starts_at=_instant(body.get("starts_at"), "starts_at"),
                 expires_at=_instant(body.get("expires_at"), "expires_at"),
-                machine_bound=body.get("machine_bound", True),
+                machine_bound=body.get("machine_bound"),
+                **{term: body.get(term) for term in admin.BOUNDED_TERMS},
             )
             call.touched(issued)
             location = f"/api/v1/operator/licenses/{issued['id']}"
@@ -196,7 +197,9 @@ async def issue_operator_license(organization_id: str, body: dict[str, Any]) -> 
 
 async def update_operator_license(license_id: str, body: dict[str, Any]) -> Response:
     changes: dict[str, Any] = {
-        name: body[name] for name in ("name", "tier", "seats", "features") if name in body
+        name: body[name]
+        for name in ("name", "tier", "seats", "features", *admin.BOUNDED_TERMS)
+        if name in body
     }
     if "expires_at" in body:
         changes["expires_at"] = _instant(body["expires_at"], "expires_at")

@@ -80,12 +80,19 @@ async def keyset_page(
     organization_id: uuid.UUID,
     limit: int,
     cursor: str | None,
+    **params: Any,
 ) -> dict[str, Any]:
     """One page of a list ordered by (created_at, id) descending: `first` starts the list,
-    `after` continues below the cursor's row; both take :organization_id and :limit."""
+    `after` continues below the cursor's row; both take :organization_id, :limit and
+    `params` (a list's own filters)."""
     after_key = codec.decode(kind, organization_id, cursor) if cursor is not None else None
     rows = await tx.keyset(
-        first, after, after_key=after_key, organization_id=organization_id, limit=limit + 1
+        first,
+        after,
+        after_key=after_key,
+        organization_id=organization_id,
+        limit=limit + 1,
+        **params,
     )
     return page(
         rows, limit, lambda row: codec.encode(kind, organization_id, row["created_at"], row["id"])

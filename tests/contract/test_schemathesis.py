@@ -59,10 +59,24 @@ def login_example() -> dict[str, str]:
     return example
 
 
-def peers_config(tmp: Path, tokens: dict[str, str], organization_id: str) -> Path:
+def activate_machine(server: str, license_key: str) -> str:
+    """A machine holding a seat of the license: the id deactivateLicenseMachine is given."""
+    response = httpx.post(
+        f"{server}/api/v1/licenses/validate",
+        json={"license_key": license_key, "fingerprint": f"fuzz-machine-{uuid.uuid4().hex}"},
+    )
+    assert response.json()["code"] == "VALID", response.text
+    machine_id: str = response.json()["activation"]["id"]
+    return machine_id
+
+
+def peers_config(
+    tmp: Path, tokens: dict[str, str], organization_id: str, license_id: str, machine_id: str
+) -> Path:
     """schemathesis.toml plus two tenants as peers, for object_level_authorization, and the
-    first peer's organization id: any other id is a 404 by design (tests/api covers those),
-    so without it the organization operations would rarely reach their success path."""
+    first peer's organization, license and machine ids: any other id is a 404 by design
+    (tests/api covers those), so without them those operations would rarely reach their
+    success path. (A machine deactivated once answers 200 again, unchanged.)"""
     wfc = tmp / "peers.json"
     wfc.write_text(
         json.dumps(
@@ -84,6 +98,10 @@ def peers_config(tmp: Path, tokens: dict[str, str], organization_id: str) -> Pat
         + f'\n[auth.wfc]\npath = "{wfc}"\nuser = "{next(iter(tokens))}"\npeers = [{names}]\n'
         + '\n[[operations]]\ninclude-operation-id = ["getOrganization", "updateOrganization"]\n'
         + f'parameters = {{ organization_id = "{organization_id}" }}\n'
+        + '\n[[operations]]\ninclude-operation-id = ["listLicenseMachines"]\n'
+        + f'parameters = {{ license_id = "{license_id}" }}\n'
+        + '\n[[operations]]\ninclude-operation-id = ["deactivateLicenseMachine"]\n'
+        + f'parameters = {{ license_id = "{license_id}", machine_id = "{machine_id}" }}\n'
     )
     return config
 
@@ -149,7 +167,13 @@ def test_api_operations_pass_every_check(server: str, tmp_path: Path) -> None:
         "--report", "har", "--report-har-path", str(har),
         "--exclude-tag", OPERATOR_TAG,
         *flags,
-        config=peers_config(tmp_path, tokens, alice["organization"]["id"]),
+        config=peers_config(
+            tmp_path,
+            tokens,
+            alice["organization"]["id"],
+            alice["license"]["id"],
+            activate_machine(server, alice["license"]["license_key"]),
+        ),
     )  # fmt: skip
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-6000:]

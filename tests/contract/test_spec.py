@@ -16,7 +16,15 @@ OPERATIONS = {
     "auth": {"signup", "login", "logout", "refreshTokens", "getCurrentUser"},
     "organizations": {"getOrganization", "updateOrganization", "deleteOrganization"},
     "users": {"listUsers", "createUser", "getUser", "updateUser", "deleteUser"},
-    "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
+    "licenses": {
+        "listLicenses",
+        "getLicense",
+        "updateLicense",
+        "validateLicense",
+        "deactivateLicense",
+        "listLicenseMachines",
+        "deactivateLicenseMachine",
+    },
     "projects": {"listProjects", "createProject", "getProject", "updateProject", "deleteProject"},
     "service": {"getHealth", "getReadiness", "getJwks", "getMetrics"},
     "operator": {
@@ -29,6 +37,7 @@ OPERATIONS = {
         "reinstateOperatorLicense",
         "revokeOperatorLicense",
     },
+    "audit": {"listAuditEvents"},
 }
 SCHEMAS = [
     "Problem",
@@ -57,6 +66,12 @@ SCHEMAS = [
     "OperatorLicenseIssue",
     "OperatorLicenseUpdate",
     "OperatorLicenseStatusChange",
+    "LicenseMachine",
+    "LicenseMachinePage",
+    "LicenseDeactivationRequest",
+    "LicenseDeactivationResult",
+    "AuditEvent",
+    "AuditEventPage",
 ]
 
 
