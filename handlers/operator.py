@@ -211,6 +211,40 @@ async def update_operator_license(license_id: str, body: dict[str, Any]) -> Resp
     return responses.json(updated)
 
 
+async def list_operator_license_machines(
+    license_id: str, limit: int = 20, cursor: str | None = None
+) -> Response:
+    kind = f"operator-machines:{license_id}"
+    after = _after(kind, cursor)
+    async with _call("listOperatorLicenseMachines") as call:
+        found, rows = await admin.machines(
+            call.tx, uuid.UUID(license_id), after=after, limit=limit + 1
+        )
+        call.touched(found)
+    return responses.json(_page(rows, kind, limit))
+
+
+async def deactivate_operator_license_machine(
+    license_id: str, machine_id: str, body: dict[str, Any] | None = None
+) -> Response:
+    body = body or {}
+    operation = "deactivateOperatorLicenseMachine"
+    async with _call(operation) as call:
+
+        async def run() -> idempotency.Stored:
+            found, machine = await admin.deactivate_machine(
+                call.tx,
+                call.operator,
+                uuid.UUID(license_id),
+                uuid.UUID(machine_id),
+                body.get("reason"),
+            )
+            call.touched(found)
+            return idempotency.Stored(200, None, responses.encode(machine))
+
+        return await _once(call, operation, f"{license_id}/{machine_id}", body, run)
+
+
 async def _transition(
     operation: str, command: str, license_id: str, body: dict[str, Any] | None
 ) -> Response:

@@ -315,6 +315,68 @@ async def change(
     return changed
 
 
+async def machines(
+    tx: Transaction,
+    license_id: uuid.UUID,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[Row, list[Row]]:
+    """The live license and up to `limit` of its machines after the keyset `after`, newest
+    first: the queries of listLicenseMachines, in the license's organization."""
+    found = await current(tx, license_id)
+    rows = await tx.keyset(
+        Q.list_license_machines_first,
+        Q.list_license_machines_after,
+        after_key=after,
+        organization_id=found["organization_id"],
+        license_id=license_id,
+        limit=limit,
+    )
+    return found, rows
+
+
+async def deactivate_machine(
+    tx: Transaction,
+    who: Operator,
+    license_id: uuid.UUID,
+    machine_id: uuid.UUID,
+    reason: str | None = None,
+) -> tuple[Row, Row]:
+    """Frees the seat a machine of the license holds, under the lock validation takes, and
+    returns (the license, the machine). The vendor's deactivation is not held to the license's
+    deactivation limit and does not count against it (audit detail by: operator, which the
+    limit's counts leave out); a machine already holding no seat is returned unchanged."""
+    found = await locked(tx, license_id)
+    keys = {
+        "organization_id": found["organization_id"],
+        "license_id": license_id,
+        "machine_id": machine_id,
+    }
+    machine = await tx.one(Q.get_license_machine, **keys)
+    if machine is None:
+        raise Problem("not-found", f"no machine {machine_id} of license {license_id}")
+    if not machine["holds_seat"]:
+        return found, machine
+    await tx.run(Q.deactivate_license_machine, **keys)
+    await _audit(
+        tx,
+        who,
+        found,
+        "license.machine_deactivated",
+        {
+            "machine_id": str(machine["id"]),
+            "hostname": machine["hostname"],
+            "fingerprint": machine["fingerprint_label"],
+            "by": "operator",
+            "reason": reason,
+        },
+    )
+    released = await tx.one(Q.get_license_machine, **keys)
+    assert released is not None
+    return found, released
+
+
 async def current(tx: Transaction, license_id: uuid.UUID) -> Row:
     found = await tx.one(Q.admin_get_license, license_id=license_id)
     if found is None:

@@ -71,7 +71,9 @@ BEGIN
            AND g.target_id = v_lic.id
            AND g.action = 'license.machine_deactivated'
            AND g.created_at > v_now - pg_catalog.make_interval(
-                                          secs => v_lic.churn_window_seconds);
+                                          secs => v_lic.churn_window_seconds)
+           -- the vendor's deactivations (operator API) are not the customer's churn
+           AND g.detail ->> 'by' IS DISTINCT FROM 'operator';
         IF v_recent >= v_lic.deactivation_limit THEN
             v_code := 'DEACTIVATION_LIMIT_EXCEEDED';
         ELSE

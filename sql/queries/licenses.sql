@@ -172,6 +172,7 @@ select l.id, l.lease_seconds,
    for update of l
 
 -- name: count_recent_deactivations
+-- The vendor's deactivations (by: operator, the operator API) are not the customer's churn.
 select count(*)::int as recent
   from audit_log as g
  where g.organization_id = :organization_id
@@ -179,6 +180,7 @@ select count(*)::int as recent
    and g.target_id = :license_id
    and g.action = 'license.machine_deactivated'
    and g.created_at > now() - make_interval(secs => :churn_window_seconds)
+   and g.detail ->> 'by' is distinct from 'operator'
 
 -- name: get_license_machine
 select a.id, a.license_id, a.hostname,

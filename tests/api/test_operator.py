@@ -632,3 +632,86 @@ def test_issue_takes_the_tiers_defaults_and_the_given_terms(
     assert (detail["lease_seconds"], detail["deactivation_limit"]) == (1200, 3)
     too_short = issue(client, writer, owner.org_id, {"tier": "PRO", "lease_seconds": 299})
     assert too_short.status_code == 400
+
+
+def test_the_operator_lists_and_deactivates_a_license_s_machines(
+    client: TestClient,
+    database: TestDatabase,
+    writer: dict[str, Any],
+    signup: Callable[..., Account],
+    sql: Sql,
+) -> None:
+    owner = signup()
+    created = issue(client, writer, owner.org_id, {"tier": "PRO", "seats": 3}).json()
+    other = issue(client, writer, owner.org_id, {"tier": "PRO", "seats": 1}).json()
+    key, path = created["license_key"], f"{BASE}/licenses/{created['id']}"
+    fleet = [f"op-fleet-{n}-{uuid.uuid4().hex}" for n in range(3)]
+    for machine in fleet:
+        assert validate(client, key, machine) == "VALID"
+    assert validate(client, other["license_key"], f"op-other-{uuid.uuid4().hex}") == "VALID"
+    reader = new_key(database, "licenses:read")
+    first = client.get(f"{path}/machines", params={"limit": 2}, headers=auth(reader)).json()
+    rest = client.get(
+        f"{path}/machines", params={"cursor": first["next_cursor"]}, headers=auth(reader)
+    ).json()
+    listed = first["data"] + rest["data"]
+    assert len(listed) == 3
+    assert rest["next_cursor"] is None
+    assert {m["license_id"] for m in listed} == {created["id"]}
+    assert all(m["holds_seat"] for m in listed)
+    # a cursor of one license's machines is not one of another's
+    foreign = client.get(
+        f"{BASE}/licenses/{other['id']}/machines",
+        params={"cursor": first["next_cursor"]},
+        headers=auth(reader),
+    )
+    assert foreign.status_code == 400
+    assert (
+        client.get(f"{BASE}/licenses/{uuid.uuid4()}/machines", headers=auth(reader)).status_code
+        == 404
+    )
+
+    # the vendor is not held to the customer's deactivation limit, nor counted in it
+    assert (
+        client.patch(path, json={"deactivation_limit": 1}, headers=auth(writer)).status_code == 200
+    )
+    target = listed[0]["id"]
+    machine_path = f"{path}/machines/{target}/deactivate"
+    assert client.post(machine_path, headers=auth(reader)).status_code == 403
+    done = client.post(
+        machine_path, json={"reason": "SUP-1"}, headers=auth(writer, **{"Idempotency-Key": "dm-1"})
+    )
+    assert done.status_code == 200, done.text
+    assert (done.json()["holds_seat"], done.json()["released_reason"]) == (False, "deactivated")
+    replay = client.post(
+        machine_path, json={"reason": "SUP-1"}, headers=auth(writer, **{"Idempotency-Key": "dm-1"})
+    )
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json() == done.json()
+    second = client.post(f"{path}/machines/{listed[1]['id']}/deactivate", headers=auth(writer))
+    assert second.json()["holds_seat"] is False
+    # the newest two went (newest first), so the first machine still holds its seat; with
+    # a limit of 1, the customer's own deactivation is still allowed
+    client_own = client.post(
+        "/api/v1/licenses/deactivate", json={"license_key": key, "fingerprint": fleet[0]}
+    )
+    assert client_own.json()["code"] == "DEACTIVATED"
+    assert [validate(client, key, m) for m in fleet] == ["VALID"] * 3  # seats free at once
+    # a machine of another license is not found through this one
+    stranger = client.get(f"{BASE}/licenses/{other['id']}/machines", headers=auth(reader)).json()
+    assert (
+        client.post(
+            f"{path}/machines/{stranger['data'][0]['id']}/deactivate", headers=auth(writer)
+        ).status_code
+        == 404
+    )
+    entries = sql(
+        "select actor_id, detail->>'by', detail->>'operator_key', detail->>'reason'"
+        " from audit_log where target_id = %s and action = 'license.machine_deactivated'"
+        " order by created_at",
+        created["id"],
+    )
+    assert entries[:2] == [
+        (None, "operator", writer["name"], "SUP-1"),
+        (None, "operator", writer["name"], None),
+    ]

@@ -37,6 +37,8 @@ OPERATIONS = {
         "suspendOperatorLicense",
         "reinstateOperatorLicense",
         "revokeOperatorLicense",
+        "listOperatorLicenseMachines",
+        "deactivateOperatorLicenseMachine",
     },
     "audit": {"listAuditEvents"},
 }
