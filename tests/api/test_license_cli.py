@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app.licensing.tiers import DEFAULT_FEATURES
+from app.licensing.tiers import DEFAULT_FEATURES, DEFAULTS
 from app.ops import license_admin
 from tests.api.conftest import Account
 from tests.conftest import TestDatabase
@@ -290,3 +290,30 @@ def test_unknown_and_deleted_licenses_are_refused(
     sql("update licenses set deleted_at = now() where organization_id = %s", owner.org_id)
     status, _, _ = license_cli(database.system_dsn, "revoke", owner.license["id"])
     assert status == 1
+
+
+def test_issue_takes_a_lease_and_churn_limits_within_the_tiers_bounds(
+    database: TestDatabase, signup: Callable[..., Account]
+) -> None:
+    owner = signup()
+    issued = issue(
+        database.system_dsn,
+        owner.org_id,
+        "--tier",
+        "PRO",
+        "--lease-seconds",
+        "900",
+        "--activation-limit",
+        "7",
+        "--churn-window-seconds",
+        "3600",
+    )
+    assert (issued["lease_seconds"], issued["activation_limit"]) == (900, 7)
+    assert issued["churn_window_seconds"] == 3600
+    assert issued["deactivation_limit"] == DEFAULTS["PRO"].deactivation_limit
+    for option, value in (("--lease-seconds", "299"), ("--churn-window-seconds", "59")):
+        with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+            license_cli(
+                database.system_dsn, "issue", "--organization", owner.org_id, "--tier", "PRO",
+                option, value,
+            )  # fmt: skip
