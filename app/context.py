@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -19,6 +20,9 @@ class RequestNote:
 # Set by the edge for each request; audit rows and problem bodies quote it.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 note: ContextVar[RequestNote | None] = ContextVar("request_note", default=None)
+# The connection peer's host of the request being handled, as the server got it (set by the
+# adapter around each operation); audit rows record it, through client_ip().
+client_host: ContextVar[str | None] = ContextVar("client_host", default=None)
 # The Runtime of the application serving this request (app.runtime.current() reads it). Typed
 # loosely here so that this module, which every layer may import, imports none of them.
 runtime: ContextVar[object | None] = ContextVar("runtime", default=None)
@@ -29,3 +33,15 @@ def note_organization(organization_id: object) -> None:
     found = note.get()
     if found is not None:
         found.organization_id = organization_id
+
+
+def client_ip() -> str | None:
+    """The request's client address, if its peer is an IP address (parsed only when asked:
+    most requests record nothing)."""
+    host = client_host.get()
+    if host is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:  # e.g. test clients that are not on a network
+        return None

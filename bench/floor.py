@@ -87,6 +87,9 @@ def create_app() -> Starlette:
                     "fingerprint_digest": fpr,
                     "hostname": body.get("hostname"),
                     "seen_granularity": SEEN_GRANULARITY,
+                    # the floor records no address or request id in its audit entries
+                    "client_ip": None,
+                    "request_id": None,
                 },
             )
             row = await cur.fetchone()

@@ -110,6 +110,8 @@ def explain_hot(app_dsn: str, ctx: dict[str, Any]) -> dict[str, str]:
                 "fingerprint_digest": ctx["hot_fpr"],
                 "hostname": "bench-host",
                 "seen_granularity": timedelta(seconds=60),
+                "client_ip": None,
+                "request_id": None,
             },
             False,
         ),

@@ -180,12 +180,13 @@ async def issue_operator_license(organization_id: str, body: dict[str, Any]) -> 
                 call.operator,
                 organization_id=organization["id"],
                 tier=body["tier"],
-                seats=body["seats"],
+                seats=body.get("seats"),
                 name=body.get("name"),
                 features=body.get("features"),
                 starts_at=_instant(body.get("starts_at"), "starts_at"),
                 expires_at=_instant(body.get("expires_at"), "expires_at"),
-                machine_bound=body.get("machine_bound", True),
+                machine_bound=body.get("machine_bound"),
+                **{term: body.get(term) for term in admin.BOUNDED_TERMS},
             )
             call.touched(issued)
             location = f"/api/v1/operator/licenses/{issued['id']}"
@@ -196,7 +197,9 @@ async def issue_operator_license(organization_id: str, body: dict[str, Any]) -> 
 
 async def update_operator_license(license_id: str, body: dict[str, Any]) -> Response:
     changes: dict[str, Any] = {
-        name: body[name] for name in ("name", "tier", "seats", "features") if name in body
+        name: body[name]
+        for name in ("name", "tier", "seats", "features", *admin.BOUNDED_TERMS)
+        if name in body
     }
     if "expires_at" in body:
         changes["expires_at"] = _instant(body["expires_at"], "expires_at")
@@ -206,6 +209,40 @@ async def update_operator_license(license_id: str, body: dict[str, Any]) -> Resp
         )
         call.touched(updated)
     return responses.json(updated)
+
+
+async def list_operator_license_machines(
+    license_id: str, limit: int = 20, cursor: str | None = None
+) -> Response:
+    kind = f"operator-machines:{license_id}"
+    after = _after(kind, cursor)
+    async with _call("listOperatorLicenseMachines") as call:
+        found, rows = await admin.machines(
+            call.tx, uuid.UUID(license_id), after=after, limit=limit + 1
+        )
+        call.touched(found)
+    return responses.json(_page(rows, kind, limit))
+
+
+async def deactivate_operator_license_machine(
+    license_id: str, machine_id: str, body: dict[str, Any] | None = None
+) -> Response:
+    body = body or {}
+    operation = "deactivateOperatorLicenseMachine"
+    async with _call(operation) as call:
+
+        async def run() -> idempotency.Stored:
+            found, machine = await admin.deactivate_machine(
+                call.tx,
+                call.operator,
+                uuid.UUID(license_id),
+                uuid.UUID(machine_id),
+                body.get("reason"),
+            )
+            call.touched(found)
+            return idempotency.Stored(200, None, responses.encode(machine))
+
+        return await _once(call, operation, f"{license_id}/{machine_id}", body, run)
 
 
 async def _transition(

@@ -68,8 +68,11 @@ def middlewares(
             verifier=runtime.verifier,
             # Probes, the contract and the UI's files are not counted.
             uncounted_paths=frozenset(service_spec["paths"]) | docs.paths,
-            validate_path=spec.operation_url_path(api_spec, "validateLicense"),
             liveness_path=spec.operation_url_path(service_spec, "getHealth"),
+            key_paths=frozenset(
+                spec.operation_url_path(api_spec, operation)
+                for operation in ("validateLicense", "deactivateLicense")
+            ),
         ),
         partial(
             ProbeMiddleware,

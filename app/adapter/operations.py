@@ -26,6 +26,8 @@ from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.utils import inspect_function_arguments, is_json_mimetype, is_null, is_nullable
 from starlette.types import Receive, Scope, Send
 
+from app import context as app_context
+
 Prepared = Callable[[], Awaitable[Any]]
 
 # Where app.openapi31's body validator leaves the JSON body it read (and validated): the
@@ -45,7 +47,14 @@ class PreparedOperation(AsyncOperation):
         prepared = self._prepared
         if prepared is None:
             prepared = self._prepared = self._prepare()
-        response = await prepared()
+        # The peer's host, for what the handler records (app.context.client_ip(): audit
+        # entries, sessions), so that domain code never touches the request.
+        client = scope.get("client")
+        token = app_context.client_host.set(client[0] if client else None)
+        try:
+            response = await prepared()
+        finally:
+            app_context.client_host.reset(token)
         return await response(scope, receive, send)
 
     def _prepare(self) -> Prepared:

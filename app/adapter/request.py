@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from connexion import request
+
+from app import context
 
 
 def client_ip() -> str | None:
-    client = request.client
-    if client is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(client.host))
-    except ValueError:  # e.g. test clients that are not on a network
-        return None
+    return context.client_ip()
 
 
 def user_agent() -> str | None:

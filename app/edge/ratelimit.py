@@ -353,16 +353,18 @@ class RateLimitMiddleware:
         limiter: RateLimiter,
         verifier: TokenVerifier,
         uncounted_paths: frozenset[str],
-        validate_path: str,
         liveness_path: str,
+        key_paths: frozenset[str],
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.verifier = verifier
         # All read from the spec and the app's configuration, so they follow them.
         self.uncounted_paths = uncounted_paths
-        self.validate_path = validate_path
         self.liveness_path = liveness_path
+        # The operations whose credential is a license key in the body (validateLicense,
+        # deactivateLicense): limited per key, like each other.
+        self.key_paths = key_paths
 
     async def license_verdict(self, scope: Scope, body: bytes) -> Verdict:
         digest = license_key_digest(body)
@@ -410,7 +412,7 @@ class RateLimitMiddleware:
             # carries no RateLimit headers either.
             await self.app(scope, receive, send)
             return
-        if scope["path"] == self.validate_path and scope["method"] == "POST":
+        if scope["path"] in self.key_paths and scope["method"] == "POST":
             # The key is the credential: read the (small) body to find its bucket, then
             # replay it to the application.
             body, receive = await _peek_body(receive, MAX_VALIDATE_BODY)

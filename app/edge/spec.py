@@ -95,6 +95,11 @@ class AllowedMethods:
                 self._index.append((re.compile(f"^{pattern}$"), ", ".join(sorted(methods))))
 
     def for_path(self, path: str) -> str | None:
+        # A fixed path wins over a templated one that also matches it, wherever the spec
+        # lists it (/licenses/deactivate is not /licenses/{license_id}).
+        literal = self.literal.get(path)
+        if literal is not None:
+            return ", ".join(sorted(literal))
         for pattern, allowed in self._index:
             if pattern.match(path):
                 return allowed

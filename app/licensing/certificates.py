@@ -35,10 +35,12 @@ def issue(
     now: datetime,
     expires_at: datetime | None,
     window: timedelta = OFFLINE_WINDOW,
+    lease: timedelta | None = None,
 ) -> str:
-    """The certificate of a valid license; `exp` is never after the license's expiry."""
+    """The certificate of a valid license; `exp` is never after the license's expiry, and
+    never further than its lease: offline use must not outlast the seat it was issued for."""
     iat = math.floor(now.timestamp())
-    exp = iat + int(window.total_seconds())
+    exp = iat + int(min(window, lease or window).total_seconds())
     if expires_at is not None:
         exp = min(exp, math.floor(expires_at.timestamp()))
     claims = {

@@ -17,7 +17,7 @@ from typing import Any
 import db
 from app.licensing import admin
 from app.licensing.admin import TRANSITIONS
-from app.licensing.tiers import TIERS
+from app.licensing.tiers import FLOATING_LEASE_SECONDS, TIERS
 from app.problems import Problem
 from db import Row, Transaction
 
@@ -45,6 +45,19 @@ def _positive(text: str) -> int:
     return value
 
 
+def _bounded(field: str) -> Any:
+    """An argparse type: a whole number within the bounds the API holds the term to."""
+    low, high = admin.BOUNDED_TERMS[field]
+
+    def parse(text: str) -> int:
+        value = _positive(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
 def register(subparsers: Any) -> None:
     """Add `license` and its subcommands to the CLI's subparsers."""
     license_cmd = subparsers.add_parser(
@@ -55,7 +68,7 @@ def register(subparsers: Any) -> None:
     issue = commands.add_parser("issue", help="issue a license; prints it with its key, once")
     issue.add_argument("--organization", required=True, help="organization id or slug")
     issue.add_argument("--tier", required=True, choices=TIERS, type=str.upper)
-    issue.add_argument("--seats", required=True, type=_positive)
+    issue.add_argument("--seats", type=_positive, help="default: the tier's")
     issue.add_argument("--name", help="display name (default: '<Tier> license')")
     issue.add_argument(
         "--feature",
@@ -71,9 +84,26 @@ def register(subparsers: Any) -> None:
     issue.add_argument(
         "--machine-bound",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="seats bind to machine fingerprints (default: yes)",
+        default=None,
+        help="a seat is held until deactivated (default: the tier's); --no-machine-bound:"
+        " floating, a seat is held only within the lease",
     )
+    issue.add_argument(
+        "--lease-seconds",
+        type=_bounded("lease_seconds"),
+        help="a machine that has not validated within this holds no seat"
+        f" (default: none, or {FLOATING_LEASE_SECONDS} for a floating license)",
+    )
+    for term, what in (
+        ("activation-limit", "new machine activations per churn window"),
+        ("deactivation-limit", "machine deactivations per churn window"),
+        ("churn-window-seconds", "the rolling window of the churn limits"),
+    ):
+        issue.add_argument(
+            f"--{term}",
+            type=_bounded(term.replace("-", "_")),
+            help=f"{what} (default: the tier's)",
+        )
 
     for name, (sources, target, _action) in TRANSITIONS.items():
         cmd = commands.add_parser(
@@ -141,6 +171,10 @@ async def issue(tx: Transaction, args: argparse.Namespace) -> Row:
         starts_at=starts_at,
         expires_at=expires_at,
         machine_bound=args.machine_bound,
+        lease_seconds=args.lease_seconds,
+        activation_limit=args.activation_limit,
+        deactivation_limit=args.deactivation_limit,
+        churn_window_seconds=args.churn_window_seconds,
     )
 
 

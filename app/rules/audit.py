@@ -21,6 +21,8 @@ async def record(
     target_id: uuid.UUID | str | None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    # The request id and client address come from the request being served (app.context,
+    # set by the edge and the adapter); an operator command has neither.
     await tx.run(
         _RECORD,
         organization_id=organization_id,
@@ -30,6 +32,7 @@ async def record(
         target_id=target_id,
         detail=Jsonb(detail or {}),
         request_id=context.request_id.get(),
+        client_ip=context.client_ip(),
     )
 
 

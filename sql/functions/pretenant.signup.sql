@@ -1,4 +1,4 @@
--- requires: 0003
+-- requires: 0015
 --
 -- Pre-tenant functions do what must happen before the caller's tenant is known (signup,
 -- login, token refresh, license validation by key). Each is a SECURITY DEFINER function
@@ -7,7 +7,8 @@
 -- table schema-qualified, every value a bound parameter (no dynamic SQL), each doing exactly
 -- one thing. EXECUTE: coditect_app only, never PUBLIC.
 --
--- Signup: a new organization, its OWNER, a FREE license and the first session, in one
+-- Signup: a new organization, its OWNER, a FREE license (the FREE defaults of
+-- public.license_tiers, which mirrors app/licensing/tiers.py) and the first session, in one
 -- statement. Returns one row. A taken email (case-insensitively, among live users) raises
 -- unique_violation on constraint users_email_live_key; a taken slug raises it on
 -- organizations_slug_live_key. Nothing is half-created: the statement fails as a whole.
@@ -47,9 +48,11 @@ BEGIN
     UPDATE public.organizations SET owner_id = v_user WHERE id = v_org;
 
     INSERT INTO public.licenses (organization_id, name, key_prefix, key_digest, tier, status,
-                                 seats, machine_bound)
-    VALUES (v_org, 'Free license', p_license_key_prefix, p_license_key_digest, 'FREE', 'ACTIVE',
-            1, true)
+                                 seats, machine_bound, features)
+    SELECT v_org, 'Free license', p_license_key_prefix, p_license_key_digest, t.tier, 'ACTIVE',
+           t.seats, t.machine_bound, t.features
+      FROM public.license_tiers AS t
+     WHERE t.tier = 'FREE'
     RETURNING id INTO v_license;
 
     INSERT INTO public.sessions (organization_id, user_id, refresh_digest, expires_at,

@@ -87,10 +87,15 @@ select l.id, l.organization_id, l.name, l.key_prefix, l.tier, l.status, l.seats,
           from license_activations as a
          where a.organization_id = l.organization_id
            and a.license_id = l.id
-           and a.deactivated_at is null) as seats_used,
-       l.machine_bound, l.features, l.starts_at, l.expires_at, l.metadata, l.created_at,
-       l.updated_at
+           and app.holds_seat(a.deactivated_at, a.last_seen_at, l.lease_seconds)
+       ) as seats_used,
+       l.machine_bound, l.features, l.starts_at, l.expires_at, l.lease_seconds,
+       coalesce(l.activation_limit, t.activation_limit) as activation_limit,
+       coalesce(l.deactivation_limit, t.deactivation_limit) as deactivation_limit,
+       coalesce(l.churn_window_seconds, t.churn_window_seconds) as churn_window_seconds,
+       l.metadata, l.created_at, l.updated_at
   from licenses as l
+  join license_tiers as t on t.tier = l.tier
  where l.deleted_at is null
    and (:organization_id::uuid is null or l.organization_id = :organization_id)
    and (:status::public.license_status is null or l.status = :status)
@@ -105,10 +110,15 @@ select l.id, l.organization_id, l.name, l.key_prefix, l.tier, l.status, l.seats,
           from license_activations as a
          where a.organization_id = l.organization_id
            and a.license_id = l.id
-           and a.deactivated_at is null) as seats_used,
-       l.machine_bound, l.features, l.starts_at, l.expires_at, l.metadata, l.created_at,
-       l.updated_at
+           and app.holds_seat(a.deactivated_at, a.last_seen_at, l.lease_seconds)
+       ) as seats_used,
+       l.machine_bound, l.features, l.starts_at, l.expires_at, l.lease_seconds,
+       coalesce(l.activation_limit, t.activation_limit) as activation_limit,
+       coalesce(l.deactivation_limit, t.deactivation_limit) as deactivation_limit,
+       coalesce(l.churn_window_seconds, t.churn_window_seconds) as churn_window_seconds,
+       l.metadata, l.created_at, l.updated_at
   from licenses as l
+  join license_tiers as t on t.tier = l.tier
  where l.deleted_at is null
    and (:organization_id::uuid is null or l.organization_id = :organization_id)
    and (:status::public.license_status is null or l.status = :status)

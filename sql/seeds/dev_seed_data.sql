@@ -124,11 +124,13 @@ VALUES
 ON CONFLICT DO NOTHING;
 
 INSERT INTO public.licenses (id, organization_id, name, key_prefix, key_digest, tier, status,
-                             seats, machine_bound, features, starts_at, expires_at, metadata,
-                             created_at, updated_at)
+                             seats, machine_bound, lease_seconds, features, starts_at,
+                             expires_at, metadata, created_at, updated_at)
 SELECT v.id::uuid, v.organization_id::uuid, v.name, left(v.license_key, 12),
        sha256(convert_to(v.license_key, 'UTF8')), v.tier::public.license_tier,
-       v.status::public.license_status, v.seats, v.machine_bound, v.features::text[],
+       v.status::public.license_status, v.seats, v.machine_bound,
+       -- a floating license (not machine-bound) always has a lease: an hour here
+       CASE WHEN v.machine_bound THEN NULL ELSE 3600 END, v.features::text[],
        now() + v.starts_in::interval, now() + v.expires_in::interval, v.metadata::jsonb,
        now() + v.created_in::interval, now() + v.created_in::interval
   FROM (VALUES
@@ -169,11 +171,12 @@ ON CONFLICT DO NOTHING;
 
 INSERT INTO public.license_activations (id, organization_id, license_id, fingerprint_digest,
                                         hostname, activated_at, last_seen_at, deactivated_at,
-                                        metadata, created_at, updated_at)
+                                        deactivation_reason, metadata, created_at, updated_at)
 SELECT v.id::uuid, v.organization_id::uuid, v.license_id::uuid,
        sha256(convert_to(v.fingerprint, 'UTF8')), v.hostname,
        now() + v.activated_in::interval, now() + v.seen_in::interval,
-       now() + v.deactivated_in::interval, v.metadata::jsonb,
+       now() + v.deactivated_in::interval,
+       CASE WHEN v.deactivated_in IS NOT NULL THEN 'deactivated' END, v.metadata::jsonb,
        now() + v.activated_in::interval, now() + v.seen_in::interval
   FROM (VALUES
     ('a0000004-0000-4000-8000-000000000001', 'a0000001-0000-4000-8000-000000000001',

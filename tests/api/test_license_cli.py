@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app.licensing.tiers import DEFAULT_FEATURES
+from app.licensing.tiers import DEFAULT_FEATURES, DEFAULTS
 from app.ops import license_admin
 from tests.api.conftest import Account
 from tests.conftest import TestDatabase
@@ -93,10 +93,11 @@ def test_issue_prints_the_key_once_and_stores_only_its_digest(
     assert key not in json.dumps(shown)
     assert validate(client, key, fingerprint="cli-machine-0000001")["code"] == "VALID"
     actions = sql(
-        "select action, actor_id, detail->>'tier' from audit_log where target_id = %s",
+        "select action, actor_id, detail->>'tier' from audit_log where target_id = %s"
+        " order by created_at",
         issued["id"],
     )
-    assert actions == [("license.issued", None, "PRO")]
+    assert actions == [("license.issued", None, "PRO"), ("license.machine_activated", None, None)]
 
 
 def test_issue_options(database: TestDatabase, signup: Callable[..., Account]) -> None:
@@ -210,7 +211,7 @@ def test_status_changes_are_seen_by_the_very_next_validation(
 
     audit = sql(
         "select action, detail->>'from', detail->>'to', detail->>'reason' from audit_log"
-        " where target_id = %s order by created_at",
+        " where target_id = %s and action not like 'license.machine%%' order by created_at",
         license_id,
     )
     assert audit == [
@@ -264,7 +265,12 @@ def test_extend(
     )
     assert status == 1
     assert "expire after it starts" in err
-    assert [r[0] for r in sql("select action from audit_log where target_id = %s", license_id)] == [
+    operator_actions = sql(
+        "select action from audit_log where target_id = %s and action not like 'license.machine%%'"
+        " order by created_at",
+        license_id,
+    )
+    assert [r[0] for r in operator_actions] == [
         "license.issued",
         *["license.extended"] * 4,
     ]
@@ -284,3 +290,30 @@ def test_unknown_and_deleted_licenses_are_refused(
     sql("update licenses set deleted_at = now() where organization_id = %s", owner.org_id)
     status, _, _ = license_cli(database.system_dsn, "revoke", owner.license["id"])
     assert status == 1
+
+
+def test_issue_takes_a_lease_and_churn_limits_within_the_tiers_bounds(
+    database: TestDatabase, signup: Callable[..., Account]
+) -> None:
+    owner = signup()
+    issued = issue(
+        database.system_dsn,
+        owner.org_id,
+        "--tier",
+        "PRO",
+        "--lease-seconds",
+        "900",
+        "--activation-limit",
+        "7",
+        "--churn-window-seconds",
+        "3600",
+    )
+    assert (issued["lease_seconds"], issued["activation_limit"]) == (900, 7)
+    assert issued["churn_window_seconds"] == 3600
+    assert issued["deactivation_limit"] == DEFAULTS["PRO"].deactivation_limit
+    for option, value in (("--lease-seconds", "299"), ("--churn-window-seconds", "59")):
+        with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+            license_cli(
+                database.system_dsn, "issue", "--organization", owner.org_id, "--tier", "PRO",
+                option, value,
+            )  # fmt: skip

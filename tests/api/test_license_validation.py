@@ -124,9 +124,10 @@ def test_the_signup_license_takes_one_machine(
         "status": "ACTIVE",
         "seats": 1,
         "seats_used": 1,
-        "features": [],
+        "features": ["core", "cli"],
         "expires_at": None,
         "machine_bound": True,
+        "lease_seconds": None,
     }
 
     again = validate(client, key, fingerprint=first)
@@ -174,7 +175,7 @@ def test_a_freed_seat_can_be_taken_and_a_deactivated_machine_comes_back(
     assert (refused["code"], refused["license"]["seats_used"]) == ("SEAT_LIMIT_EXCEEDED", SEATS)
     # an administrator frees the first machine's seat
     sql(
-        "update license_activations set deactivated_at = now()"
+        "update license_activations set deactivated_at = now(), deactivation_reason = 'deactivated'"
         " where license_id = %s and fingerprint_digest = %s",
         pro["id"],
         sha256(machines[0]),
@@ -183,7 +184,7 @@ def test_a_freed_seat_can_be_taken_and_a_deactivated_machine_comes_back(
     assert (taken["code"], taken["activation"]["new"]) == ("VALID", True)
     assert validate(client, key, fingerprint=machines[0])["code"] == "SEAT_LIMIT_EXCEEDED"
     sql(
-        "update license_activations set deactivated_at = now()"
+        "update license_activations set deactivated_at = now(), deactivation_reason = 'deactivated'"
         " where license_id = %s and fingerprint_digest = %s",
         pro["id"],
         sha256(late),
@@ -379,7 +380,7 @@ def test_one_machine_validating_concurrently_takes_one_seat(
     ]
 
 
-def test_a_license_not_bound_to_machines_takes_no_seats(
+def test_a_floating_license_counts_machines_in_use_at_once(
     client: TestClient, database: TestDatabase, signup: Callable[..., Account], sql: Sql
 ) -> None:
     owner = signup()
@@ -392,21 +393,33 @@ def test_a_license_not_bound_to_machines_takes_no_seats(
         "1",
         "--no-machine-bound",
     )
+    assert (site["machine_bound"], site["lease_seconds"]) == (False, 3600)
     key_only = validate(client, site["license_key"])
-    assert (key_only["code"], key_only["activation"]) == ("VALID", None)
-    assert key_only["license"]["machine_bound"] is False
-    machine = fingerprint()
-    for _ in range(2):
-        with_machine = validate(client, site["license_key"], fingerprint=fingerprint())
-        assert (with_machine["code"], with_machine["activation"]) == ("VALID", None)
-    claims = verify(
-        client, validate(client, site["license_key"], fingerprint=machine)["certificate"]
+    assert (key_only["code"], key_only["certificate"]) == ("FINGERPRINT_REQUIRED", None)
+    assert key_only["license"]["lease_seconds"] == 3600
+    first, second = fingerprint("first"), fingerprint("second")
+    held = validate(client, site["license_key"], fingerprint=first)
+    assert (held["code"], held["activation"]["new"]) == ("VALID", True)
+    assert validate(client, site["license_key"], fingerprint=second)["code"] == (
+        "SEAT_LIMIT_EXCEEDED"
     )
-    assert claims["fpr"] == sha256(machine).hex()
-    assert verify(client, key_only["certificate"])["fpr"] is None
-    assert sql("select count(*) from license_activations where license_id = %s", site["id"]) == [
-        (0,)
-    ]
+    claims = verify(client, held["certificate"])
+    assert claims["fpr"] == sha256(first).hex()
+    assert claims["exp"] - claims["iat"] == 3600  # never beyond the lease
+    # the first machine stops validating: once its lease is over, the seat is the next one's
+    sql(
+        "update license_activations set last_seen_at = now() - interval '61 minutes'"
+        " where license_id = %s",
+        site["id"],
+    )
+    taken = validate(client, site["license_key"], fingerprint=second)
+    assert (taken["code"], taken["license"]["seats_used"]) == ("VALID", 1)
+    assert sql(
+        "select count(*) filter (where deactivated_at is null),"
+        " count(*) filter (where deactivation_reason = 'lease_expired')"
+        " from license_activations where license_id = %s",
+        site["id"],
+    ) == [(1, 1)]
 
 
 def test_the_certificate_verifies_offline_with_only_the_jwks(
@@ -532,3 +545,19 @@ def test_certificate_expiry_is_capped_by_the_license_expiry() -> None:
         options=options,
     )
     assert windowed["exp"] - windowed["iat"] == 7 * 86400
+    leased = jwt.decode(
+        certificates.issue(
+            key, expires_at=now + timedelta(days=365), lease=timedelta(minutes=10), **common
+        ),
+        key.public,
+        algorithms=["EdDSA"],
+        options=options,
+    )
+    assert leased["exp"] - leased["iat"] == 600  # offline use never outlasts the seat
+    past_lease = jwt.decode(
+        certificates.issue(key, expires_at=None, lease=timedelta(days=30), **common),
+        key.public,
+        algorithms=["EdDSA"],
+        options=options,
+    )
+    assert past_lease["exp"] - past_lease["iat"] == 7 * 86400  # a long lease: the window

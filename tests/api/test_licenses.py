@@ -60,7 +60,7 @@ def test_seats_used_counts_active_activations(
         assert validate(client, pro["license_key"], fingerprint=machine)["code"] == "VALID"
     assert client.get(url, headers=owner.headers).json()["seats_used"] == 2
     sql(
-        "update license_activations set deactivated_at = now()"
+        "update license_activations set deactivated_at = now(), deactivation_reason = 'deactivated'"
         " where license_id = %s and fingerprint_digest = sha256('machine-one-0000000')",
         pro["id"],
     )
@@ -259,7 +259,10 @@ def test_list_query_plan_is_an_index_scan_without_sort_or_offset(
     (scan,) = [n for n in nodes if n.get("Index Name") == "licenses_org_keyset_idx"]
     assert "created_at" in scan["Index Cond"]
     assert scan["Actual Rows"] == 21
-    assert kinds.count("Index Scan") + kinds.count("Index Only Scan") == 2, json.dumps(plan)
+    # the page, the tier defaults (license_tiers_pkey) and the seats of each row
+    assert kinds.count("Index Scan") + kinds.count("Index Only Scan") == 3, json.dumps(plan)
+    (tiers,) = [n for n in nodes if n.get("Relation Name") == "license_tiers"]
+    assert tiers.get("Index Name") == "license_tiers_pkey", json.dumps(plan)
     # seats_used: one index lookup per row of the page, not a scan of all activations
     counts = [n for n in nodes if n.get("Relation Name") == "license_activations"]
     assert counts

@@ -17,6 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.config import Settings
+from app.licensing.admin import BOUNDED_TERMS
+from app.licensing.tiers import DEFAULTS, FLOATING_LEASE_SECONDS
 from app.main import create_app
 from app.ops import operator_key_admin
 from tests.api.conftest import Account
@@ -494,3 +496,222 @@ def test_without_the_system_role_the_operator_api_answers_503(
         response = no_system.get(f"{BASE}/licenses", headers=auth(writer))
     assert response.status_code == 503
     assert response.json()["type"] == "https://problems.coditect.ai/service-unavailable"
+
+
+def test_seats_count_the_machines_holding_one_as_validation_does(
+    client: TestClient, writer: dict[str, Any], signup: Callable[..., Account], sql: Sql
+) -> None:
+    """A deactivated machine and one whose lease expired hold no seat (app.holds_seat), so
+    they do not stand in the way of fewer seats; a lease removed in the same change would
+    give the lapsed machine its seat back, so that change is refused."""
+    owner = signup()
+    created = issue(client, writer, owner.org_id, {"tier": "PRO", "seats": 3}).json()
+    key, path = created["license_key"], f"{BASE}/licenses/{created['id']}"
+    kept, gone, lapsed = (f"holder-{name}-{uuid.uuid4().hex}" for name in ("k", "g", "l"))
+    for machine in (kept, gone, lapsed):
+        response = client.post(
+            "/api/v1/licenses/validate",
+            json={"license_key": key, "fingerprint": machine, "hostname": machine[:8]},
+        )
+        assert response.json()["code"] == "VALID"
+    assert client.patch(path, json={"lease_seconds": 600}, headers=auth(writer)).status_code == 200
+    response = client.post(
+        "/api/v1/licenses/deactivate", json={"license_key": key, "fingerprint": gone}
+    )
+    assert response.json()["code"] == "DEACTIVATED"
+    sql(
+        "update license_activations set last_seen_at = now() - interval '11 minutes'"
+        " where license_id = %s and hostname = %s",
+        created["id"],
+        lapsed[:8],
+    )
+    # deactivated_at is still null on the lapsed machine: only the lease says it holds none
+    assert client.get(path, headers=auth(writer)).json()["seats_used"] == 1
+    back_to_no_lease = client.patch(
+        path, json={"seats": 1, "lease_seconds": None}, headers=auth(writer)
+    )
+    assert back_to_no_lease.status_code == 409
+    assert "2 machines hold seats" in back_to_no_lease.json()["detail"]
+    unchanged = client.get(path, headers=auth(writer)).json()
+    assert (unchanged["seats"], unchanged["lease_seconds"]) == (3, 600)
+    assert client.patch(path, json={"seats": 1}, headers=auth(writer)).json()["seats"] == 1
+    assert validate(client, key, kept) == "VALID"
+    assert validate(client, key, lapsed) == "SEAT_LIMIT_EXCEEDED"
+    assert validate(client, key, gone) == "SEAT_LIMIT_EXCEEDED"
+
+
+def test_lease_and_churn_limits_change_within_the_tiers_bounds(
+    client: TestClient, writer: dict[str, Any], signup: Callable[..., Account], sql: Sql
+) -> None:
+    owner = signup()
+    created = issue(client, writer, owner.org_id, {"tier": "PRO"}).json()
+    path = f"{BASE}/licenses/{created['id']}"
+    pro = DEFAULTS["PRO"]
+    assert (created["lease_seconds"], created["activation_limit"]) == (None, pro.activation_limit)
+    changed = client.patch(
+        path,
+        json={"lease_seconds": 900, "activation_limit": 20, "churn_window_seconds": 3600},
+        headers=auth(writer),
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["lease_seconds"], body["activation_limit"], body["churn_window_seconds"]) == (
+        900,
+        20,
+        3600,
+    )
+    assert body["deactivation_limit"] == pro.deactivation_limit  # untouched: the tier's
+    changes = sql(
+        "select detail->'changes' from audit_log where target_id = %s"
+        " and action = 'license.changed' order by created_at limit 1",
+        created["id"],
+    )
+    assert changes == [
+        (
+            {
+                "lease_seconds": {"from": None, "to": 900},
+                "activation_limit": {"from": None, "to": 20},
+                "churn_window_seconds": {"from": None, "to": 3600},
+            },
+        )
+    ]
+    # validation enforces the license's own limit: one new machine per window
+    assert client.patch(path, json={"activation_limit": 1}, headers=auth(writer)).status_code == 200
+    first, second = (f"churn-{n}-{uuid.uuid4().hex}" for n in range(2))
+    assert validate(client, created["license_key"], first) == "VALID"
+    assert validate(client, created["license_key"], second) == "ACTIVATION_LIMIT_EXCEEDED"
+    reset = client.patch(
+        path,
+        json={"lease_seconds": None, "activation_limit": None, "churn_window_seconds": None},
+        headers=auth(writer),
+    ).json()
+    assert (reset["lease_seconds"], reset["activation_limit"], reset["churn_window_seconds"]) == (
+        None,
+        pro.activation_limit,
+        pro.churn_window_seconds,
+    )
+    for term, (low, high) in BOUNDED_TERMS.items():
+        for wrong in (low - 1, high + 1):
+            refused = client.patch(path, json={term: wrong}, headers=auth(writer))
+            assert refused.status_code == 400, (term, wrong)
+    floating = issue(client, writer, owner.org_id, {"tier": "FREE", "machine_bound": False}).json()
+    assert floating["lease_seconds"] == FLOATING_LEASE_SECONDS
+    no_lease = client.patch(
+        f"{BASE}/licenses/{floating['id']}", json={"lease_seconds": None}, headers=auth(writer)
+    )
+    assert no_lease.status_code == 400
+    assert no_lease.json()["errors"][0]["field"] == "body.lease_seconds"
+
+
+def test_issue_takes_the_tiers_defaults_and_the_given_terms(
+    client: TestClient, writer: dict[str, Any], signup: Callable[..., Account], sql: Sql
+) -> None:
+    owner = signup()
+    for tier, defaults in DEFAULTS.items():
+        issued = issue(client, writer, owner.org_id, {"tier": tier}).json()
+        assert (issued["seats"], issued["machine_bound"], tuple(issued["features"])) == (
+            defaults.seats,
+            defaults.machine_bound,
+            defaults.features,
+        )
+        assert (issued["activation_limit"], issued["deactivation_limit"]) == (
+            defaults.activation_limit,
+            defaults.deactivation_limit,
+        )
+    chosen = issue(
+        client,
+        writer,
+        owner.org_id,
+        {"tier": "PRO", "lease_seconds": 1200, "deactivation_limit": 3},
+    ).json()
+    assert (chosen["lease_seconds"], chosen["deactivation_limit"]) == (1200, 3)
+    detail = sql(
+        "select detail from audit_log where target_id = %s and action = 'license.issued'",
+        chosen["id"],
+    )[0][0]
+    assert (detail["lease_seconds"], detail["deactivation_limit"]) == (1200, 3)
+    too_short = issue(client, writer, owner.org_id, {"tier": "PRO", "lease_seconds": 299})
+    assert too_short.status_code == 400
+
+
+def test_the_operator_lists_and_deactivates_a_license_s_machines(
+    client: TestClient,
+    database: TestDatabase,
+    writer: dict[str, Any],
+    signup: Callable[..., Account],
+    sql: Sql,
+) -> None:
+    owner = signup()
+    created = issue(client, writer, owner.org_id, {"tier": "PRO", "seats": 3}).json()
+    other = issue(client, writer, owner.org_id, {"tier": "PRO", "seats": 1}).json()
+    key, path = created["license_key"], f"{BASE}/licenses/{created['id']}"
+    fleet = [f"op-fleet-{n}-{uuid.uuid4().hex}" for n in range(3)]
+    for machine in fleet:
+        assert validate(client, key, machine) == "VALID"
+    assert validate(client, other["license_key"], f"op-other-{uuid.uuid4().hex}") == "VALID"
+    reader = new_key(database, "licenses:read")
+    first = client.get(f"{path}/machines", params={"limit": 2}, headers=auth(reader)).json()
+    rest = client.get(
+        f"{path}/machines", params={"cursor": first["next_cursor"]}, headers=auth(reader)
+    ).json()
+    listed = first["data"] + rest["data"]
+    assert len(listed) == 3
+    assert rest["next_cursor"] is None
+    assert {m["license_id"] for m in listed} == {created["id"]}
+    assert all(m["holds_seat"] for m in listed)
+    # a cursor of one license's machines is not one of another's
+    foreign = client.get(
+        f"{BASE}/licenses/{other['id']}/machines",
+        params={"cursor": first["next_cursor"]},
+        headers=auth(reader),
+    )
+    assert foreign.status_code == 400
+    assert (
+        client.get(f"{BASE}/licenses/{uuid.uuid4()}/machines", headers=auth(reader)).status_code
+        == 404
+    )
+
+    # the vendor is not held to the customer's deactivation limit, nor counted in it
+    assert (
+        client.patch(path, json={"deactivation_limit": 1}, headers=auth(writer)).status_code == 200
+    )
+    target = listed[0]["id"]
+    machine_path = f"{path}/machines/{target}/deactivate"
+    assert client.post(machine_path, headers=auth(reader)).status_code == 403
+    done = client.post(
+        machine_path, json={"reason": "SUP-1"}, headers=auth(writer, **{"Idempotency-Key": "dm-1"})
+    )
+    assert done.status_code == 200, done.text
+    assert (done.json()["holds_seat"], done.json()["released_reason"]) == (False, "deactivated")
+    replay = client.post(
+        machine_path, json={"reason": "SUP-1"}, headers=auth(writer, **{"Idempotency-Key": "dm-1"})
+    )
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json() == done.json()
+    second = client.post(f"{path}/machines/{listed[1]['id']}/deactivate", headers=auth(writer))
+    assert second.json()["holds_seat"] is False
+    # the newest two went (newest first), so the first machine still holds its seat; with
+    # a limit of 1, the customer's own deactivation is still allowed
+    client_own = client.post(
+        "/api/v1/licenses/deactivate", json={"license_key": key, "fingerprint": fleet[0]}
+    )
+    assert client_own.json()["code"] == "DEACTIVATED"
+    assert [validate(client, key, m) for m in fleet] == ["VALID"] * 3  # seats free at once
+    # a machine of another license is not found through this one
+    stranger = client.get(f"{BASE}/licenses/{other['id']}/machines", headers=auth(reader)).json()
+    assert (
+        client.post(
+            f"{path}/machines/{stranger['data'][0]['id']}/deactivate", headers=auth(writer)
+        ).status_code
+        == 404
+    )
+    entries = sql(
+        "select actor_id, detail->>'by', detail->>'operator_key', detail->>'reason'"
+        " from audit_log where target_id = %s and action = 'license.machine_deactivated'"
+        " order by created_at",
+        created["id"],
+    )
+    assert entries[:2] == [
+        (None, "operator", writer["name"], "SUP-1"),
+        (None, "operator", writer["name"], None),
+    ]

@@ -78,6 +78,7 @@ def test_every_secret_named_request_field_is_marked_password_in_the_spec() -> No
     assert marked == [
         "InvitationAcceptance.token",
         "InvitationAcceptance.password",
+        "LicenseDeactivationRequest.license_key",
         "LicenseValidationRequest.license_key",
         "LoginRequest.password",
         "PasswordChange.current_password",

@@ -130,12 +130,24 @@ def state_for_the_run(server: str, database: TestDatabase, alice: dict[str, Any]
     return {"revokeSession": f'session_id = "{spare}"'}
 
 
+def activate_machine(server: str, license_key: str) -> str:
+    """A machine holding a seat of the license: the id deactivateLicenseMachine is given."""
+    response = httpx.post(
+        f"{server}/api/v1/licenses/validate",
+        json={"license_key": license_key, "fingerprint": f"fuzz-machine-{uuid.uuid4().hex}"},
+    )
+    assert response.json()["code"] == "VALID", response.text
+    machine_id: str = response.json()["activation"]["id"]
+    return machine_id
+
+
 def peers_config(
     tmp: Path, tokens: dict[str, str], organization_id: str, fixed: dict[str, str]
 ) -> Path:
     """schemathesis.toml plus two tenants as peers, for object_level_authorization, and the
-    first peer's organization id: any other id is a 404 by design (tests/api covers those),
-    so without it the organization operations would rarely reach their success path."""
+    first peer's organization, license and machine ids: any other id is a 404 by design
+    (tests/api covers those), so without them those operations would rarely reach their
+    success path. (A machine deactivated once answers 200 again, unchanged.)"""
     wfc = tmp / "peers.json"
     wfc.write_text(
         json.dumps(
@@ -223,6 +235,10 @@ def test_api_operations_pass_every_check(
     bob = signup(server, f"fuzz-{uuid.uuid4().hex[:8]}@example.test", "fuzzing password 1")
     tokens = {"alice": alice["tokens"]["access_token"], "bob": bob["tokens"]["access_token"]}
     fixed = state_for_the_run(server, database, alice)
+    license_id = alice["license"]["id"]
+    machine_id = activate_machine(server, alice["license"]["license_key"])
+    fixed["listLicenseMachines"] = f'license_id = "{license_id}"'
+    fixed["deactivateLicenseMachine"] = f'license_id = "{license_id}", machine_id = "{machine_id}"'
     api, _service = spec.split(spec.load())
     excluded = SESSION_ENDING
     config = peers_config(tmp_path, tokens, alice["organization"]["id"], fixed)
@@ -285,17 +301,25 @@ def never_succeeded(har: Path, api: dict[str, Any], tested: list[str]) -> dict[s
     return without_2xx(operations_with_2xx(har, api, "/api/v1"), tested)
 
 
-def operator_config(tmp: Path, organization_id: str, licenses: dict[str, str]) -> Path:
+def operator_config(
+    tmp: Path, organization_id: str, licenses: dict[str, str], machine_id: str
+) -> Path:
     """schemathesis.toml plus the ids the operator operations act on: a random id is a 404 by
     design (tests/api covers those), and each status change gets a license it can make once
-    (revoked is final, so suspend and revoke must not share one)."""
+    (revoked is final, so suspend and revoke must not share one); the machine is one of the
+    license of deactivateOperatorLicenseMachine."""
     config = tmp / "schemathesis-operator.toml"
     text = (ROOT / "schemathesis.toml").read_text()
     text += '\n[[operations]]\ninclude-operation-id = ["issueOperatorLicense"]\n'
     text += f'parameters = {{ organization_id = "{organization_id}" }}\n'
     for operation_id, license_id in licenses.items():
         text += f'\n[[operations]]\ninclude-operation-id = ["{operation_id}"]\n'
-        text += f'parameters = {{ license_id = "{license_id}" }}\n'
+        extra = (
+            f', machine_id = "{machine_id}"'
+            if operation_id == "deactivateOperatorLicenseMachine"
+            else ""
+        )
+        text += f'parameters = {{ license_id = "{license_id}"{extra} }}\n'
     config.write_text(text)
     return config
 
@@ -310,6 +334,8 @@ def test_operator_operations_pass_every_check(
     owner = signup(server, f"fuzz-op-{uuid.uuid4().hex[:8]}@example.test", "fuzzing password 2")
     org_id = owner["organization"]["id"]
 
+    keys: dict[str, str] = {}
+
     def license_for(operation_id: str) -> str:
         response = httpx.post(
             f"{server}/api/v1/operator/organizations/{org_id}/licenses",
@@ -317,6 +343,7 @@ def test_operator_operations_pass_every_check(
             headers=headers,
         )
         assert response.status_code == 201, response.text
+        keys[operation_id] = response.json()["license_key"]
         license_id: str = response.json()["id"]
         return license_id
 
@@ -328,8 +355,12 @@ def test_operator_operations_pass_every_check(
             "suspendOperatorLicense",
             "reinstateOperatorLicense",
             "revokeOperatorLicense",
+            "listOperatorLicenseMachines",
+            "deactivateOperatorLicenseMachine",
         )
     }
+    activate_machine(server, keys["listOperatorLicenseMachines"])
+    machine_id = activate_machine(server, keys["deactivateOperatorLicenseMachine"])
     suspended = httpx.post(
         f"{server}/api/v1/operator/licenses/{licenses['reinstateOperatorLicense']}/suspend",
         headers=headers,
@@ -344,11 +375,11 @@ def test_operator_operations_pass_every_check(
         "--report", "har", "--report-har-path", str(har),
         "--include-tag", OPERATOR_TAG,
         "--header", f"Authorization: Bearer {key['key']}",
-        config=operator_config(tmp_path, org_id, licenses),
+        config=operator_config(tmp_path, org_id, licenses, machine_id),
     )  # fmt: skip
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-6000:]
     operations = spec.operations(api)
     tested = [op["operationId"] for _p, _m, op in operations if OPERATOR_TAG in op["tags"]]
-    assert len(tested) == 8
+    assert len(tested) == 10
     assert never_succeeded(har, api, tested) == {}

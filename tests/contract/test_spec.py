@@ -11,6 +11,7 @@ from app import problems
 from app.adapter import openapi31
 from app.adapter.resolver import handler_name
 from app.edge import spec
+from app.licensing.admin import BOUNDED_TERMS
 
 OPERATIONS = {
     "auth": {
@@ -36,7 +37,15 @@ OPERATIONS = {
         "resendInvitation",
         "revokeInvitation",
     },
-    "licenses": {"listLicenses", "getLicense", "updateLicense", "validateLicense"},
+    "licenses": {
+        "listLicenses",
+        "getLicense",
+        "updateLicense",
+        "validateLicense",
+        "deactivateLicense",
+        "listLicenseMachines",
+        "deactivateLicenseMachine",
+    },
     "projects": {"listProjects", "createProject", "getProject", "updateProject", "deleteProject"},
     "service": {"getHealth", "getReadiness", "getJwks", "getMetrics"},
     "operator": {
@@ -48,7 +57,10 @@ OPERATIONS = {
         "suspendOperatorLicense",
         "reinstateOperatorLicense",
         "revokeOperatorLicense",
+        "listOperatorLicenseMachines",
+        "deactivateOperatorLicenseMachine",
     },
+    "audit": {"listAuditEvents"},
 }
 SCHEMAS = [
     "Problem",
@@ -77,6 +89,12 @@ SCHEMAS = [
     "OperatorLicenseIssue",
     "OperatorLicenseUpdate",
     "OperatorLicenseStatusChange",
+    "LicenseMachine",
+    "LicenseMachinePage",
+    "LicenseDeactivationRequest",
+    "LicenseDeactivationResult",
+    "AuditEvent",
+    "AuditEventPage",
 ]
 
 
@@ -215,3 +233,14 @@ def test_every_response_declares_the_security_headers(document: dict[str, Any]) 
             if (path, status) == ("/.well-known/jwks.json", "200"):
                 expected = "#/components/headers/Cache-Control"
             assert headers.get("Cache-Control") == {"$ref": expected}, f"{method} {path} {status}"
+
+
+@pytest.mark.parametrize("schema", ["OperatorLicenseIssue", "OperatorLicenseUpdate"])
+def test_operator_license_terms_have_the_tiers_bounds(
+    document: dict[str, Any], schema: str
+) -> None:
+    """The request bodies bound the lease and the churn limits as app/licensing/tiers.py
+    does (admin.BOUNDED_TERMS), so the API and the CLI refuse the same values."""
+    properties = document["components"]["schemas"][schema]["properties"]
+    for term, (low, high) in BOUNDED_TERMS.items():
+        assert (properties[term]["minimum"], properties[term]["maximum"]) == (low, high), term

@@ -29,6 +29,7 @@ GLOBAL_INDEXES = {
 PRETENANT_FUNCTIONS = {
     "signup",
     "validate_license",
+    "deactivate_machine",
     "organization_tier",
     "find_login",
     "open_session",
@@ -61,9 +62,16 @@ SYSTEM_POLICIES = {
     *((t, c) for t in ("account_tokens", "outbox") for c in ("SELECT", "INSERT", "UPDATE")),
 }
 
-# The RLS helpers the policies call. They carry no SET clause, so the planner can inline
-# them (0010); their bodies schema-qualify every name instead of pinning search_path.
-INLINED_HELPERS = ("current_org_id", "current_user_id", "current_role", "role_at_least")
+# The RLS helpers the policies call, and the seat rule every seat count uses (holds_seat).
+# They carry no SET clause, so the planner can inline them (0010); their bodies
+# schema-qualify every name instead of pinning search_path.
+INLINED_HELPERS = (
+    "current_org_id",
+    "current_user_id",
+    "current_role",
+    "role_at_least",
+    "holds_seat",
+)
 
 
 def tenant_column(table: str) -> str:

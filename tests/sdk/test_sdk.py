@@ -290,6 +290,45 @@ def test_a_consumer_signs_up_pages_projects_and_validates_its_license(
     assert claims["org"] == str(created.organization.id)
     assert claims["nonce"] == "sdk-nonce-1234"
 
+    # The laptop is replaced: the OWNER lists the license's machines and deactivates the old
+    # one; the new laptop takes the freed seat at once; on uninstall it frees it itself.
+    replacement = f"sdk-machine-{uuid.uuid4().hex}"
+    with sdk.client(api, created.tokens.access_token) as client:
+        listed = parsed(
+            sdk.op("licenses", "listLicenseMachines").sync_detailed(issued.id, client=client),
+            m.LicenseMachinePage,
+            200,
+        )
+        [old_machine] = listed.data
+        assert old_machine.holds_seat is True
+        assert old_machine.hostname == "sdk-test.example.test"
+        released = parsed(
+            sdk.op("licenses", "deactivateLicenseMachine").sync_detailed(
+                issued.id, old_machine.id, client=client
+            ),
+            m.LicenseMachine,
+            200,
+        )
+        assert released.holds_seat is False
+    with sdk.client(api) as anonymous:
+        response = validate.sync_detailed(
+            client=anonymous,
+            body=m.LicenseValidationRequest(
+                license_key=issued.license_key, fingerprint=replacement
+            ),
+        )
+        taken = parsed(response, m.LicenseValidationResult, 200)
+        assert (taken.code, taken.activation.new) == (m.ValidationCode.VALID, True)
+        response = sdk.op("licenses", "deactivateLicense").sync_detailed(
+            client=anonymous,
+            body=m.LicenseDeactivationRequest(
+                license_key=issued.license_key, fingerprint=replacement
+            ),
+        )
+        freed = parsed(response, m.LicenseDeactivationResult, 200)
+        assert (freed.deactivated, freed.code) == (True, m.DeactivationCode.DEACTIVATED)
+        assert freed.license_.seats_used == 0
+
 
 def test_the_served_contract_generates_the_same_client_as_the_file(
     generated: Path, server: str, tmp_path: Path
