@@ -60,6 +60,7 @@ SYSTEM_POLICIES = {
     ("spent_refresh_tokens", "SELECT"),
     ("spent_refresh_tokens", "INSERT"),
     *((t, c) for t in ("account_tokens", "outbox") for c in ("SELECT", "INSERT", "UPDATE")),
+    ("audit_log", "SELECT"),  # only machine activations and deactivations (churn limits)
 }
 
 # The RLS helpers the policies call, and the seat rule every seat count uses (holds_seat).

@@ -1,5 +1,5 @@
--- coditect_system's policies for the account tables (0012, 0013), the way 0019 gives them for
--- the others: TO coditect_system, testing current_user, one per table and command its
+-- coditect_system's policies for the tables and uses that came after 0019 was written (the
+-- account tables, and the machines' churn counts), the way 0019 gives them for the others: TO coditect_system, testing current_user, one per table and command its
 -- pre-tenant functions use, and no other:
 --
 --   rotate_refresh            SELECT, INSERT spent_refresh_tokens
@@ -8,6 +8,9 @@
 --   accept_invitation         SELECT, UPDATE account_tokens
 --   claim_outbox, complete_outbox, retry_outbox
 --                             SELECT, UPDATE outbox
+--   validate_license, deactivate_machine
+--                             SELECT audit_log: only the machine activations and
+--                             deactivations they count for the churn limits
 
 CREATE POLICY spent_refresh_tokens_system_select ON public.spent_refresh_tokens FOR SELECT
     TO coditect_system USING (current_user = 'coditect_system');
@@ -29,3 +32,9 @@ CREATE POLICY outbox_system_insert ON public.outbox FOR INSERT
 CREATE POLICY outbox_system_update ON public.outbox FOR UPDATE
     TO coditect_system USING (current_user = 'coditect_system')
     WITH CHECK (current_user = 'coditect_system');
+
+CREATE POLICY audit_log_system_select_machine_churn ON public.audit_log FOR SELECT
+    TO coditect_system
+    USING (current_user = 'coditect_system'
+           AND target_type = 'license'
+           AND action IN ('license.machine_activated', 'license.machine_deactivated'));

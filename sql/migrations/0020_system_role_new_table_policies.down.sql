@@ -1,4 +1,6 @@
--- Back to 0019: coditect_system loses its policies on the account tables.
+-- Back to 0019: coditect_system loses the policies 0020 gave it.
+
+DROP POLICY audit_log_system_select_machine_churn ON public.audit_log;
 
 DROP POLICY outbox_system_update ON public.outbox;
 DROP POLICY outbox_system_insert ON public.outbox;
