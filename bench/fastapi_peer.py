@@ -131,6 +131,9 @@ def create_app(rate_limited: bool = False) -> FastAPI:
             fingerprint_digest=fpr,
             hostname=body.hostname,
             seen_granularity=SEEN_GRANULARITY,
+            # like the floor, the peer records no address or request id in its audit entries
+            client_ip=None,
+            request_id=None,
         )
         assert row is not None
         code = row["code"]
