@@ -4,6 +4,7 @@ builds from it (scripts/build-docs). Both run the @redocly/cli pinned in package
 from __future__ import annotations
 
 import copy
+import html
 import json
 import os
 import re
@@ -79,3 +80,55 @@ def test_build_docs_writes_a_self_contained_html_reference(redocly: None, tmp_pa
     # Self-contained: no script or stylesheet fetched from elsewhere.
     assert not re.search(r"<script[^>]*\ssrc=", html)
     assert not re.search(r"<link[^>]*rel=\"?stylesheet", html)
+
+
+def shown_in_chromium(url: str, profile: Path) -> str:
+    """The text a person sees once the page's scripts ran (headless Chromium, nothing but this
+    machine reachable: a page that needed a CDN would not render)."""
+    rendered = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",  # tests may run as root
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    visible = re.sub(r"<(script|style)\b.*?</\1>", " ", rendered.stdout, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", visible)).split())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Chromium (apt-get install chromium)"
+)
+def test_the_html_reference_opens_in_a_browser_and_lists_every_operation(
+    redocly: None, tmp_path: Path
+) -> None:
+    output = tmp_path / "api-reference.html"
+    assert run(str(ROOT / "scripts" / "build-docs"), str(output)).returncode == 0
+    document = spec.load()
+    front = shown_in_chromium(output.as_uri(), tmp_path / "profile")
+    assert document["info"]["title"] in front
+    # The navigation lists a tag's operations once the tag is opened (its link: #tag/<name>).
+    by_tag: dict[str, list[str]] = {}
+    for _path, _method, operation in spec.operations(document):
+        by_tag.setdefault(operation["tags"][0], []).append(" ".join(operation["summary"].split()))
+    missing = {}
+    for tag, summaries in by_tag.items():
+        assert tag in front, tag
+        shown = shown_in_chromium(f"{output.as_uri()}#tag/{tag}", tmp_path / f"profile-{tag}")
+        assert "Something went wrong" not in shown
+        missing[tag] = [summary for summary in summaries if summary not in shown]
+    assert missing == {tag: [] for tag in by_tag}
