@@ -115,6 +115,12 @@ _SQLSTATE = {
     "57P01": ("service-unavailable", _UNAVAILABLE),  # admin_shutdown
     "57P02": ("service-unavailable", _UNAVAILABLE),  # crash_shutdown
     "57P03": ("service-unavailable", _UNAVAILABLE),  # cannot_connect_now
+    # A statement over DATABASE_STATEMENT_TIMEOUT_MS: a fault the server can name (an
+    # overloaded or locked-up database), not a bug; the transaction was rolled back.
+    "57014": (
+        "service-unavailable",
+        "The database took too long to answer; retry after Retry-After seconds.",
+    ),
 }
 
 

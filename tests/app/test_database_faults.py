@@ -29,7 +29,19 @@ Server = Callable[..., TestClient]
 
 @pytest.mark.parametrize(
     "sqlstate",
-    ["57P01", "57P02", "57P03", "08000", "08001", "08003", "08006", "53000", "53100", "53300"],
+    [
+        "57P01",
+        "57P02",
+        "57P03",
+        "57014",
+        "08000",
+        "08001",
+        "08003",
+        "08006",
+        "53000",
+        "53100",
+        "53300",
+    ],
 )
 def test_the_sqlstates_of_a_database_that_cannot_serve_are_503_with_retry_after(
     sqlstate: str,
@@ -44,8 +56,8 @@ def test_the_table_still_maps_full_sqlstates_and_nothing_else() -> None:
     conflict = problems.from_sqlstate("23505")
     assert conflict is not None
     assert conflict.status == 409
-    # Class 57 as a whole is not "unavailable": 57014 (a statement timeout) stays a 500.
-    for unmapped in ("57014", "42P01", "XX000", "", None):
+    # Class 57 as a whole is not "unavailable" (57000, 57P04 stay unmapped: 500).
+    for unmapped in ("57000", "57P04", "42P01", "XX000", "", None):
         assert problems.from_sqlstate(unmapped) is None
 
 
