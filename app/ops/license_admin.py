@@ -7,23 +7,15 @@ code the operator API runs too (the tenant API never issues or changes licenses)
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import db
 from app.licensing import admin
 from app.licensing.admin import TRANSITIONS
 from app.licensing.tiers import FLOATING_LEASE_SECONDS, TIERS
-from app.problems import Problem
+from app.ops.commands import CommandError, run_as_system
 from db import Row, Transaction
-
-
-class CommandError(Exception):
-    """The command cannot be done as asked; the message says why."""
 
 
 def _instant(text: str) -> datetime:
@@ -125,33 +117,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, system_dsn: str | None) -> int:
     """Run a parsed `license` command; prints the license as JSON. Returns the exit status."""
-    if not system_dsn:
-        print("coditect-cloud: license commands need DATABASE_SYSTEM_URL", file=sys.stderr)
-        return 2
-    try:
-        result = asyncio.run(_run(args, system_dsn))
-    except CommandError as e:
-        print(f"coditect-cloud: {e}", file=sys.stderr)
-        return 1
-    except Problem as e:  # the same refusals the operator API answers with
-        print(f"coditect-cloud: {e.detail or e.title}", file=sys.stderr)
-        return 1
-    except db.DatabaseError as e:  # unreachable, or a value the schema refuses: nothing changed
-        print(f"coditect-cloud: database error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, default=_json_value, indent=2))
-    return 0
+    return run_as_system("license", system_dsn, lambda tx: _run(args, tx))
 
 
-async def _run(args: argparse.Namespace, system_dsn: str) -> Row:
-    async with db.system_transaction(system_dsn) as tx:
-        if args.license_command == "issue":
-            return await issue(tx, args)
-        if args.license_command == "extend":
-            return await extend(tx, args)
-        return await admin.transition(
-            tx, admin.CLI, args.license_id, args.license_command, args.reason
-        )
+async def _run(args: argparse.Namespace, tx: Transaction) -> Row:
+    if args.license_command == "issue":
+        return await issue(tx, args)
+    if args.license_command == "extend":
+        return await extend(tx, args)
+    return await admin.transition(tx, admin.CLI, args.license_id, args.license_command, args.reason)
 
 
 async def issue(tx: Transaction, args: argparse.Namespace) -> Row:
@@ -199,7 +173,3 @@ async def extend(tx: Transaction, args: argparse.Namespace) -> Row:
         reason=args.reason,
         action="license.extended",
     )
-
-
-def _json_value(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import sys
-from datetime import datetime
 from typing import Any
 
-import db
 from app.auth import operator_keys
+from app.ops.commands import CommandError, run_as_system
 from db import Transaction, queries
 
 Q = queries("operator")
-
-
-class CommandError(Exception):
-    """The command cannot be done as asked; the message says why."""
 
 
 def register(subparsers: Any) -> None:
@@ -43,31 +35,18 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, system_dsn: str | None) -> int:
     """Run a parsed `operator-key` command; prints JSON. Returns the exit status."""
-    if not system_dsn:
-        print("coditect-cloud: operator-key commands need DATABASE_SYSTEM_URL", file=sys.stderr)
-        return 2
-    try:
-        result = asyncio.run(_run(args, system_dsn))
-    except CommandError as e:
-        print(f"coditect-cloud: {e}", file=sys.stderr)
-        return 1
-    except db.DatabaseError as e:  # a value the schema refuses, or unreachable: nothing changed
-        print(f"coditect-cloud: database error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, default=_json_value, indent=2))
-    return 0
+    return run_as_system("operator-key", system_dsn, lambda tx: _run(args, tx))
 
 
-async def _run(args: argparse.Namespace, system_dsn: str) -> Any:
-    async with db.system_transaction(system_dsn) as tx:
-        if args.operator_key_command == "create":
-            return await create(tx, args.name, sorted(set(args.scopes)))
-        if args.operator_key_command == "list":
-            return await tx.all(Q.list_operator_keys)
-        revoked = await tx.one(Q.revoke_operator_key, key=args.key)
-        if revoked is None:
-            raise CommandError(f"no live operator key {args.key!r}")
-        return revoked
+async def _run(args: argparse.Namespace, tx: Transaction) -> Any:
+    if args.operator_key_command == "create":
+        return await create(tx, args.name, sorted(set(args.scopes)))
+    if args.operator_key_command == "list":
+        return await tx.all(Q.list_operator_keys)
+    revoked = await tx.one(Q.revoke_operator_key, key=args.key)
+    if revoked is None:
+        raise CommandError(f"no live operator key {args.key!r}")
+    return revoked
 
 
 async def create(tx: Transaction, name: str, scopes: list[str]) -> dict[str, Any]:
@@ -82,7 +61,3 @@ async def create(tx: Transaction, name: str, scopes: list[str]) -> dict[str, Any
     )
     assert created is not None
     return {**created, "key": key}
-
-
-def _json_value(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
