@@ -125,7 +125,7 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION pretenant.deactivate_machine(bytea, bytea, inet, varchar) FROM PUBLIC;
--- Owned by coditect_system (BYPASSRLS), which needs CREATE on the schema just for the
+-- Owned by coditect_system (its policies of 0019 and 0020), which needs CREATE on the schema for the
 -- ownership change (a no-op when the function is already its own).
 GRANT CREATE ON SCHEMA pretenant TO coditect_system;
 ALTER FUNCTION pretenant.deactivate_machine(bytea, bytea, inet, varchar) OWNER TO coditect_system;
