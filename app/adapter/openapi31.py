@@ -28,7 +28,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from app.adapter.operations import PARSED_BODY_KEY, RAW_BODY_KEY
+from app.adapter.operations import PARSED_BODY_KEY, QUERY_KEY, RAW_BODY_KEY
 from app.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -361,7 +361,11 @@ class Parameter31Validator(ParameterValidator):
         # With no parameters defined, only the strict check of the query string can fail.
         if not self.parameters and not scope.get("query_string"):
             return
-        super().validate(scope)
+        request = ConnexionRequest(scope, uri_parser=self.uri_parser)
+        self.validate_request(request)
+        # The query string as the URI parser resolved it, for the handler's arguments
+        # (app.operations) instead of a second parse and resolution of the same string.
+        scope.setdefault("extensions", {})[QUERY_KEY] = request.query_params
 
     def validate_request(self, request: ConnexionRequest) -> None:
         errors: list[dict[str, str]] = []

@@ -34,6 +34,8 @@ Prepared = Callable[[], Awaitable[Any]]
 # bytes, and the document it parsed from them (integers beyond 64 bits exact).
 RAW_BODY_KEY = "coditect.raw_body"
 PARSED_BODY_KEY = "coditect.parsed_body"
+# Where app.openapi31's parameter validator leaves the query parameters it resolved.
+QUERY_KEY = "coditect.query"
 
 
 class PreparedOperation(AsyncOperation):
@@ -163,7 +165,10 @@ class ArgumentPlan:
                 else:
                     kwargs[known[0]] = _get_val_from_param(value, known[1])
         if self.query:
-            values = request.query_params
+            extensions = request.scope.get("extensions") or {}
+            values = extensions.get(QUERY_KEY)
+            if values is None:
+                values = request.query_params
             for name, argument, definition, has_default, default in self.query:
                 if name in values:
                     kwargs[argument] = _get_val_from_param(values[name], definition)

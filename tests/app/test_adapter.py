@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 from connexion.decorators import StarletteDecorator
+from connexion.uri_parsing import OpenAPIURIParser
 from starlette.testclient import TestClient
 
 from app import adapter
+from app.adapter import validation
+from app.adapter.openapi31 import JSONBodyValidator, Parameter31Validator
 from app.config import Settings
 from app.main import create_app
 
@@ -64,6 +67,88 @@ def test_each_operation_builds_its_handler_chain_once(
     for _ in range(3):
         assert client.get("/healthz").status_code == 200
     assert built == []
+
+
+def test_each_operation_builds_its_request_validators_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stock Connexion builds the parameter and body validators (and two URI parsers) on every
+    # request; prepared validation builds them once per operation, the body's once per
+    # Content-Type value sent (a bounded number of them), and still checks every request.
+    validate = "/api/v1/licenses/validate"
+    invalid = {"license_key": "too short"}
+
+    def post(content_type: str) -> int:
+        headers = {"Content-Type": content_type}
+        return client.post(
+            validate, content=b'{"license_key": "too short"}', headers=headers
+        ).status_code
+
+    assert client.post(validate, json=invalid).status_code == 400
+    built: list[str] = []
+    for cls in (Parameter31Validator, JSONBodyValidator):
+        original = cls.__init__
+
+        def counting(
+            self: object, *args: object, _original: object = original, **kwargs: object
+        ) -> None:
+            built.append(type(self).__name__)
+            _original(self, *args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(cls, "__init__", counting)
+    for _ in range(3):
+        assert post("application/json") == 400
+    assert built == []
+    # Another Content-Type value: its own body validator, once.
+    for _ in range(3):
+        assert post("application/json; charset=utf-8") == 400
+    assert built == ["JSONBodyValidator"]
+    # Not accepted: refused every time, nothing built or remembered.
+    for _ in range(3):
+        assert post("text/plain") == 415
+    assert built == ["JSONBodyValidator"]
+    # Past the bound, a value is validated with a validator built for the request.
+    built.clear()
+    values = [
+        f"application/json; v={i}" for i in range(validation.MAX_REMEMBERED_CONTENT_TYPES + 2)
+    ]
+    for _ in range(2):
+        assert [post(value) for value in values] == [400] * len(values)
+    free = validation.MAX_REMEMBERED_CONTENT_TYPES - 2  # two values are remembered above
+    assert len(built) == free + 2 * (len(values) - free)
+
+
+def test_the_query_string_is_resolved_once_per_request(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_up = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": "query-once@example.test",
+            "password": "resolve the query once",
+            "full_name": "Query Once",
+            "organization_name": "Query Once",
+        },
+    )
+    assert signed_up.status_code == 201, signed_up.text
+    bearer = {"Authorization": f"Bearer {signed_up.json()['tokens']['access_token']}"}
+    resolved: list[object] = []
+    original = OpenAPIURIParser.resolve_query
+
+    def counting(self: OpenAPIURIParser, query: object) -> object:
+        resolved.append(query)
+        return original(self, query)
+
+    monkeypatch.setattr(OpenAPIURIParser, "resolve_query", counting)
+    page = client.get("/api/v1/projects", params={"limit": "2"}, headers=bearer)
+    assert page.status_code == 200, page.text
+    assert resolved == [{"limit": ["2"]}]
+    # The handler got the validator's value: a limit of 2, as the page's size shows.
+    for name in ("one", "two", "three"):
+        made = client.post("/api/v1/projects", json={"name": name}, headers=bearer)
+        assert made.status_code == 201, made.text
+    page = client.get("/api/v1/projects", params={"limit": "2"}, headers=bearer)
+    assert len(page.json()["data"]) == 2
 
 
 def test_two_apps_with_different_settings_serve_side_by_side(

@@ -16,7 +16,7 @@ from connexion.operations import OpenAPIOperation
 from connexion.spec import Specification
 
 from app import adapter
-from app.adapter.operations import RAW_BODY_KEY, ArgumentPlan
+from app.adapter.operations import QUERY_KEY, RAW_BODY_KEY, ArgumentPlan
 from app.adapter.resolver import TagResolver
 from app.edge import spec
 
@@ -47,7 +47,8 @@ def sample(schema: dict[str, Any]) -> str:
 
 
 def requests_for(op: OpenAPIOperation) -> Iterator[tuple[str, dict[str, Any], bytes | None, bool]]:
-    """(label, query, body, body left by the validator) for each shape a request can have."""
+    """(label, query, body, body and query left by the validators) for each shape a request
+    can have."""
     query = {p["name"]: sample(p.get("schema", {})) for p in op.parameters if p["in"] == "query"}
     queries = [{}, query] if query else [{}]
     bodies: list[bytes | None] = [None]
@@ -55,7 +56,7 @@ def requests_for(op: OpenAPIOperation) -> Iterator[tuple[str, dict[str, Any], by
         bodies = [DOCUMENT, b"", b"[1, 2]", b"null"]
     for q in queries:
         for body in bodies:
-            for stashed in (True, False) if body else (False,):
+            for stashed in (True, False) if body or q else (False,):
                 yield f"query={sorted(q)} body={body!r} stashed={stashed}", q, body, stashed
 
 
@@ -73,13 +74,20 @@ def request(
         "query_string": "&".join(f"{k}={v}" for k, v in query.items()).encode(),
         "headers": [(b"content-type", b"application/json")] if body is not None else [],
         "path_params": path_params,
-        "extensions": {RAW_BODY_KEY: body} if stashed else {},
+        "extensions": {},
     }
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body or b"", "more_body": False}
 
     parser = op.uri_parser_class(op.parameters, op.body_definition())
+    if stashed:
+        # What the validators leave: the body's bytes, and the query as they resolved it.
+        if body:
+            scope["extensions"][RAW_BODY_KEY] = body
+        if query:
+            resolved = ConnexionRequest(dict(scope), receive, uri_parser=parser).query_params
+            scope["extensions"][QUERY_KEY] = resolved
     return ConnexionRequest(scope, receive, uri_parser=parser)
 
 
