@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from psycopg import AsyncConnection, pq
+from psycopg import AsyncConnection, AsyncCursor, pq
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -65,9 +65,25 @@ def pool_wait_at_most(seconds: float) -> Iterator[None]:
 class Transaction:
     """One database transaction; runs named queries on the pooled psycopg connection."""
 
-    def __init__(self, connection: AsyncConnection[Any], caller: Row | None = None):
+    def __init__(
+        self,
+        connection: AsyncConnection[Any],
+        caller: Row | None = None,
+        cursor: AsyncCursor[Row] | None = None,
+    ):
         self._connection = connection
         self.caller = caller
+        # One cursor for the transaction's statements, which run one after another (never
+        # concurrently: one connection), where a cursor per statement cost psycopg a cursor
+        # and an adapters map each time; with tenant() entering its connection and transaction
+        # directly, -3.9% of a getCurrentUser (1,897,137 -> 1,822,357 instructions, measured
+        # 2026-11-30).
+        self._cursor = cursor
+
+    def _rows(self) -> AsyncCursor[Row]:
+        if self._cursor is None:
+            self._cursor = self._connection.cursor(row_factory=dict_row)
+        return self._cursor
 
     @property
     def role(self) -> str:
@@ -77,14 +93,14 @@ class Transaction:
         return str(self.caller["role"])
 
     async def one(self, query: Query, **params: Any) -> Row | None:
-        async with self._connection.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query.sql, params)
-            return await cur.fetchone()
+        cur = self._rows()
+        await cur.execute(query.sql, params)
+        return await cur.fetchone()
 
     async def all(self, query: Query, **params: Any) -> list[Row]:
-        async with self._connection.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query.sql, params)
-            return await cur.fetchall()
+        cur = self._rows()
+        await cur.execute(query.sql, params)
+        return await cur.fetchall()
 
     async def keyset(
         self,
@@ -102,9 +118,9 @@ class Transaction:
         return await self.all(after, after_created_at=created_at, after_id=row_id, **params)
 
     async def run(self, query: Query, **params: Any) -> int:
-        async with self._connection.cursor() as cur:
-            await cur.execute(query.sql, params)
-            return cur.rowcount
+        cur = self._rows()
+        await cur.execute(query.sql, params)
+        return cur.rowcount
 
 
 class Database:
@@ -183,20 +199,20 @@ class Database:
         # user of this pooled connection) and loads the caller's current role. Pipelining it
         # with BEGIN saves a round trip but not CPU (in process, listProjects: 1,199 µs
         # pipelined vs 1,155 µs plain, medians of 3), so the plain form stays.
-        async with self._transaction(self._pool) as conn:
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(
-                    _BEGIN_REQUEST.sql,
-                    {
-                        "organization_id": principal.organization_id,
-                        "user_id": principal.user_id,
-                        "session_id": principal.session_id,
-                    },
-                )
-                caller = await cur.fetchone()
+        async with self._connection(self._pool) as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                _BEGIN_REQUEST.sql,
+                {
+                    "organization_id": principal.organization_id,
+                    "user_id": principal.user_id,
+                    "session_id": principal.session_id,
+                },
+            )
+            caller = await cur.fetchone()
             if caller is None:
                 raise SessionNotLive
-            yield Transaction(conn, caller)
+            yield Transaction(conn, caller, cur)
 
     @asynccontextmanager
     async def anonymous(self) -> AsyncIterator[Transaction]:

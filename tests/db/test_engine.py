@@ -58,3 +58,29 @@ async def test_sessions_run_in_utc_whatever_the_role_default(database: Any) -> N
     assert row is not None
     assert row["tz"] == "UTC"
     assert row["now"].utcoffset().total_seconds() == 0
+
+
+async def test_a_transaction_runs_its_statements_on_one_cursor(
+    database: Any, monkeypatch: Any
+) -> None:
+    made: list[object] = []
+    original = psycopg.AsyncConnection.cursor
+
+    def counting(self: psycopg.AsyncConnection[Any], *args: Any, **kwargs: Any) -> Any:
+        made.append(kwargs.get("row_factory"))
+        return original(self, *args, **kwargs)
+
+    db = Database(database.app_dsn, system_dsn=database.system_dsn, pool_size=1)
+    await db.open()
+    try:
+        monkeypatch.setattr(psycopg.AsyncConnection, "cursor", counting)
+        async with db.system() as tx:
+            assert await tx.one(_ONE) == {"one": 1}
+            assert await tx.all(_ONE) == [{"one": 1}]
+            assert await tx.run(_ONE) == 1
+            # Each statement's rows are its own, not the previous statement's.
+            assert await tx.one(_NOW) is not None
+            assert await tx.one(_ONE) == {"one": 1}
+        assert len(made) == 1
+    finally:
+        await db.dispose()
