@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# Set by `coditect-cloud serve` for its workers (see Settings.spec_validated_sha256).
+SPEC_VALIDATED = "CODITECT_SPEC_VALIDATED"
+
 
 class ConfigError(ValueError):
     """An environment variable has a value the server cannot use."""
@@ -139,6 +142,10 @@ class Settings:
     # most platforms) set; HOST is 0.0.0.0 in the container image.
     host: str = "127.0.0.1"
     port: int = 8000
+    # Not for operators: `coditect-cloud serve` validates the contract once and hands its
+    # workers the SHA-256 of the openapi.yaml it validated (CODITECT_SPEC_VALIDATED); a
+    # worker serving those same bytes skips the check (and the ~15 MB its validator costs).
+    spec_validated_sha256: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +204,7 @@ class Settings:
             shutdown_grace_s=_int(env, "SHUTDOWN_GRACE_SECONDS", 20, 0, 3600),
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000, 1, 65535),
+            spec_validated_sha256=env.get(SPEC_VALIDATED) or None,
         )
 
 

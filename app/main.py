@@ -74,4 +74,5 @@ def create_app(settings: Settings | None = None) -> adapter.App:
     allowed = spec.AllowedMethods([(base, api_spec), ("/", service_spec)])
     runtime = Runtime.build(settings, allowed)
     served = docs.Docs(base, document, spec.source(), swagger_ui=settings.swagger_ui)
-    return adapter.build_app(runtime, api_spec, service_spec, served, lifespan_for(runtime))
+    with adapter.spec_checked_elsewhere(settings.spec_validated_sha256 == spec.sha256()):
+        return adapter.build_app(runtime, api_spec, service_spec, served, lifespan_for(runtime))

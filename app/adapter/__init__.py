@@ -35,9 +35,13 @@ the figures are each change's share of a license validation when it was kept):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import metadata
 from typing import Any
 
+from connexion.exceptions import InvalidSpecification
 from connexion.operations import OpenAPIOperation
 from connexion.spec import OpenAPISpecification
 
@@ -84,6 +88,8 @@ def install() -> None:
     OpenAPIOperation.body_definition = _remembered(OpenAPIOperation.body_definition)
 
     def _validate_spec(cls: type, spec: dict[str, object]) -> None:
+        if _checked_elsewhere.get():
+            return
         if str(spec.get("openapi", "")).startswith("3.1."):
             openapi31.validate_spec(spec)
         else:
@@ -91,6 +97,37 @@ def install() -> None:
 
     _validate_spec.coditect_31 = True  # type: ignore[attr-defined]
     OpenAPISpecification._validate_spec = classmethod(_validate_spec)
+
+
+# True while an application is built from a contract that was validated before (by the
+# process that started this one): Connexion's check of each document is then skipped.
+_checked_elsewhere: ContextVar[bool] = ContextVar("spec_checked_elsewhere", default=False)
+
+
+@contextmanager
+def spec_checked_elsewhere(checked: bool) -> Iterator[None]:
+    token = _checked_elsewhere.set(checked)
+    try:
+        yield
+    finally:
+        _checked_elsewhere.reset(token)
+
+
+class InvalidContract(ValueError):
+    """A document is not a valid OpenAPI document."""
+
+
+def validate_documents(*documents: dict[str, Any]) -> None:
+    """Validate documents as Connexion does when an application adds them as APIs: `serve`
+    does it once, before its workers start."""
+    try:
+        for document in documents:
+            if str(document.get("openapi", "")).startswith("3.1."):
+                openapi31.validate_spec(document)
+            else:
+                OpenAPISpecification._validate_spec(document)
+    except InvalidSpecification as e:
+        raise InvalidContract(str(e)) from None
 
 
 def _remembered(body_definition: Any) -> Any:
@@ -106,4 +143,14 @@ def _remembered(body_definition: Any) -> Any:
     return remembered
 
 
-__all__ = ["TESTED", "App", "UntestedFramework", "build_app", "check_versions", "install"]
+__all__ = [
+    "TESTED",
+    "App",
+    "InvalidContract",
+    "UntestedFramework",
+    "build_app",
+    "check_versions",
+    "install",
+    "spec_checked_elsewhere",
+    "validate_documents",
+]

@@ -23,8 +23,6 @@ from connexion.validators import (
 )
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
-from openapi_spec_validator import validate as validate_openapi
-from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
@@ -192,6 +190,11 @@ def _referenced_component(schema: Mapping[str, Any]) -> Mapping[str, Any] | None
 
 def validate_spec(spec: Mapping[str, Any]) -> None:
     """Raise InvalidSpecification unless `spec` is a valid OpenAPI 3.0 or 3.1 document."""
+    # Imported here: the validator and what it brings (pydantic, jsonschema-path) cost a
+    # process ~10 MB, and `serve`'s workers never check the contract themselves.
+    from openapi_spec_validator import validate as validate_openapi
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
     try:
         validate_openapi(dict(spec))
     except OpenAPIValidationError as e:

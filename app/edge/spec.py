@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,11 @@ def spec_path() -> Path:
 def source() -> bytes:
     """The contract as authored: the bytes of openapi.yaml."""
     return spec_path().read_bytes()
+
+
+def sha256() -> str:
+    """Names the contract's exact bytes: what `serve` validated is what a worker serves."""
+    return hashlib.sha256(source()).hexdigest()
 
 
 @cache

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from app.config import ConfigError, Settings
+from app.config import SPEC_VALIDATED, ConfigError, Settings
 from app.ops import database_setup, license_admin, logs, operator_key_admin
 from db import migrations
 
@@ -72,6 +72,20 @@ def metrics_directory() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def validate_contract_for_workers() -> None:
+    """Validate openapi.yaml here, once, and tell the workers which bytes were validated:
+    each would otherwise import the OpenAPI validator and check the same document again."""
+    from app import adapter
+    from app.edge import spec
+
+    adapter.install()
+    try:
+        adapter.validate_documents(*spec.split(spec.load()))
+    except adapter.InvalidContract as e:
+        raise ConfigError(f"openapi.yaml is not a valid OpenAPI document: {e}") from None
+    os.environ[SPEC_VALIDATED] = spec.sha256()
+
+
 def _stop(signum: int, _frame: FrameType | None) -> None:
     # uvicorn catches SIGTERM, drains, restores this handler and raises the signal again:
     # here that becomes an orderly exit, so serve()'s cleanup (the embedded database) runs.
@@ -92,6 +106,7 @@ def serve(
             adapter.check_versions()
         except adapter.UntestedFramework as e:
             raise ConfigError(str(e)) from None
+        validate_contract_for_workers()
         dsns = database_setup.prepare(settings)
         try:
             # Workers inherit a ready, migrated database: they connect as the app role and

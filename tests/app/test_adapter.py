@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import os
 import shutil
@@ -18,8 +19,10 @@ from starlette.testclient import TestClient
 from app import adapter
 from app.adapter import validation
 from app.adapter.openapi31 import JSONBodyValidator, Parameter31Validator
-from app.config import Settings
+from app.config import SPEC_VALIDATED, ConfigError, Settings
+from app.edge import spec
 from app.main import create_app
+from app.ops import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("connexion", "starlette", "uvicorn")
@@ -149,6 +152,59 @@ def test_the_query_string_is_resolved_once_per_request(
         assert made.status_code == 201, made.text
     page = client.get("/api/v1/projects", params={"limit": "2"}, headers=bearer)
     assert len(page.json()["data"]) == 2
+
+
+def test_a_worker_skips_the_contract_check_its_supervisor_made(
+    app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    monkeypatch.setattr(
+        adapter.openapi31, "validate_spec", lambda document: checked.append(document["openapi"])
+    )
+    validated = dataclasses.replace(app_settings, spec_validated_sha256=spec.sha256())
+    create_app(validated)
+    assert checked == []
+    # Other bytes than the ones validated (or no word from a supervisor): checked here.
+    for sha in ("0" * 64, None):
+        create_app(dataclasses.replace(app_settings, spec_validated_sha256=sha))
+        assert len(checked) == 2, sha  # the service API and the API
+        checked.clear()
+
+
+def test_serve_validates_the_contract_once_for_its_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(SPEC_VALIDATED, raising=False)
+    cli.validate_contract_for_workers()
+    assert os.environ[SPEC_VALIDATED] == spec.sha256()
+    monkeypatch.delenv(SPEC_VALIDATED)
+    broken = copy.deepcopy(spec.load())
+    broken["paths"]["/healthz"]["get"]["responses"] = "none"
+    monkeypatch.setattr(spec, "load", lambda: broken)
+    with pytest.raises(ConfigError, match=r"openapi\.yaml is not a valid OpenAPI document"):
+        cli.validate_contract_for_workers()
+    assert SPEC_VALIDATED not in os.environ
+    # What the check costs is paid by the supervisor alone: a worker never imports it.
+    worker = subprocess.run(
+        [sys.executable, "-c", WORKER_IMPORTS],
+        env={**os.environ, SPEC_VALIDATED: spec.sha256(), "DATABASE_URL": "postgresql://x@/x"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert worker.stdout.split() == ["False", "True"]
+
+
+WORKER_IMPORTS = """
+import os, sys
+from app.main import create_app
+from app.ops import cli
+create_app()
+print("openapi_spec_validator" in sys.modules)
+os.environ.pop("CODITECT_SPEC_VALIDATED")
+create_app()
+print("openapi_spec_validator" in sys.modules)
+"""
 
 
 def test_two_apps_with_different_settings_serve_side_by_side(
