@@ -15,6 +15,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import psycopg
+
 from app.config import SPEC_VALIDATED, ConfigError, Settings
 from app.ops import database_setup, license_admin, logs, operator_key_admin
 from db import migrations
@@ -178,6 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"coditect-cloud: {e}", file=sys.stderr)
         return 2
+    except psycopg.OperationalError as e:
+        # migrate, rollback, seed: the database is unreachable or refused the login. libpq's
+        # message names the host, port and user, never a password.
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"coditect-cloud: cannot use the database: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -92,3 +92,19 @@ def test_serve_hands_uvicorn_the_proxies_the_drain_and_the_logging(
     assert seen["timeout_graceful_shutdown"] == 7
     assert seen["log_config"] is log_config
     assert seen["access_log"] is False, "uvicorn's line holds the raw path and query string"
+
+
+@pytest.mark.parametrize("command", ["migrate", "rollback", "seed"])
+def test_an_unreachable_database_is_one_line_not_a_traceback(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 1; the password must not appear in what is printed.
+    dsn = "postgresql://coditect:s3cret-pw@127.0.0.1:1/coditect?connect_timeout=2"
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    monkeypatch.setenv("DATABASE_ADMIN_URL", dsn)
+    assert cli.main([command]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("coditect-cloud: cannot use the database: ")
+    assert "Traceback" not in error
+    assert "s3cret-pw" not in error
+    assert len(error.strip().splitlines()) == 1
