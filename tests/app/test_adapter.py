@@ -28,6 +28,22 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("connexion", "starlette", "uvicorn")
 
 
+def signed_up_bearer(client: TestClient, name: str) -> dict[str, str]:
+    """The Authorization header of a new organization's owner."""
+    slug = name.lower().replace(" ", "-")
+    signed_up = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": f"{slug}@example.test",
+            "password": f"the password of {slug}",
+            "full_name": name,
+            "organization_name": name,
+        },
+    )
+    assert signed_up.status_code == 201, signed_up.text
+    return {"Authorization": f"Bearer {signed_up.json()['tokens']['access_token']}"}
+
+
 def test_an_untested_framework_version_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
     adapter.check_versions()  # what is installed is what pyproject.toml pins
     real = adapter.metadata.version
@@ -124,17 +140,7 @@ def test_each_operation_builds_its_request_validators_once(
 def test_the_query_string_is_resolved_once_per_request(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    signed_up = client.post(
-        "/api/v1/auth/signup",
-        json={
-            "email": "query-once@example.test",
-            "password": "resolve the query once",
-            "full_name": "Query Once",
-            "organization_name": "Query Once",
-        },
-    )
-    assert signed_up.status_code == 201, signed_up.text
-    bearer = {"Authorization": f"Bearer {signed_up.json()['tokens']['access_token']}"}
+    bearer = signed_up_bearer(client, "Query Once")
     resolved: list[object] = []
     original = OpenAPIURIParser.resolve_query
 
@@ -220,17 +226,7 @@ def test_two_apps_with_different_settings_serve_side_by_side(
         assert first.app.runtime is not second.app.runtime  # type: ignore[attr-defined]
         assert first.get("/metrics").headers["ratelimit-limit"] == "100000"
         assert second.get("/metrics").headers["ratelimit-limit"] == "7"
-        signed_up = first.post(
-            "/api/v1/auth/signup",
-            json={
-                "email": "two-apps@example.test",
-                "password": "two apps one process",
-                "full_name": "Two Apps",
-                "organization_name": "Two Apps",
-            },
-        )
-        assert signed_up.status_code == 201, signed_up.text
-        bearer = {"Authorization": f"Bearer {signed_up.json()['tokens']['access_token']}"}
+        bearer = signed_up_bearer(first, "Two Apps")
         assert first.get("/api/v1/auth/me", headers=bearer).status_code == 200
         # Each app verifies with its own keys: the other's token is not one of its own.
         assert second.get("/api/v1/auth/me", headers=bearer).status_code == 401
