@@ -144,10 +144,12 @@ def drive_one(
     connections: int,
     duration: int,
 ) -> dict[str, Any]:
+    settled = servers.wait_until_quiet()
     meter = servers.CpuMeter(server, pgdata)
     meter.start()
     r = load.run_load(wrk, server.base, scenario, connections, duration)
     r.update(meter.stop())
+    r["settled_s"] = settled
     print(
         f"  {server.name:10} {scenario.name:26} @{connections:<3} {r['rps']:>9.1f} rps  "
         f"p50 {r['p50_ms']:.2f}  p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  "
