@@ -7,10 +7,7 @@ from typing import Any
 
 import connexion.exceptions
 from connexion import AsyncApp
-from connexion.middleware.context import ContextMiddleware
-from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
-from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from starlette.exceptions import HTTPException
 
@@ -18,6 +15,7 @@ from app.adapter import openapi31
 from app.adapter.bearer import SECURITY_MAP
 from app.adapter.errors import LeanExceptionMiddleware, render_problem
 from app.adapter.operations import use_prepared_operations
+from app.adapter.passthrough import PassThroughContext, PassThroughLifespan, PassThroughSecurity
 from app.adapter.resolver import TagResolver, handler_name
 from app.adapter.routing import LiteralRoutes
 from app.adapter.validation import PreparedValidationMiddleware
@@ -83,16 +81,16 @@ def middlewares(
         partial(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         partial(DocsMiddleware, docs=docs),
         LiteralRoutes,
-        SecurityMiddleware,
+        PassThroughSecurity,
         PreparedValidationMiddleware,
     ]
     if settings.validate_responses:
         stack.append(ResponseValidationMiddleware)
-    stack.append(LifespanMiddleware)
+    stack.append(PassThroughLifespan)
     if settings.validate_responses:
         # Only response validation looks inside the stack for the edge headers.
         stack.append(EdgeHeadersMiddleware)
-    stack.append(ContextMiddleware)
+    stack.append(PassThroughContext)
     return stack
 
 

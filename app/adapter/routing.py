@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from connexion.middleware.abstract import ROUTING_CONTEXT
@@ -12,6 +13,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from app import context
+from app.adapter.passthrough import link_operations
 
 
 class LiteralRoutes(RoutingMiddleware):
@@ -28,11 +30,13 @@ class LiteralRoutes(RoutingMiddleware):
         super().__init__(app)
         self.table: dict[tuple[str, str], tuple[str, RoutingOperation]] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine for a table hit (app.adapter.passthrough says why).
         if scope["type"] == "http":
             table = self.table
             if table is None:
                 table = self.table = literal_routes(self.router)
+                link_operations(self.router)
             hit = table.get((get_route_path(scope), scope["method"]))
             note = context.note.get()
             if hit is not None:
@@ -46,19 +50,22 @@ class LiteralRoutes(RoutingMiddleware):
                 routing.update(
                     {"api_base_path": api_base_path, "operation_id": operation.operation_id}
                 )
-                await operation.next_app(routed, receive, send)
-                return
-            try:
-                await super().__call__(scope, receive, send)
-            finally:
-                # The stock router routes a copy of the scope, which it keeps in a context
-                # variable; the operation it chose, if any, is written there.
-                routed_copy = routed_scope.get(None)
-                if note is not None and routed_copy is not None:
-                    extensions = routed_copy.get("extensions", {}).get(ROUTING_CONTEXT, {})
-                    note.operation_id = extensions.get("operation_id")
-            return
-        await super().__call__(scope, receive, send)
+                return operation.next_app(routed, receive, send)
+            return self._routed_by_scan(scope, receive, send, note)
+        return super().__call__(scope, receive, send)
+
+    async def _routed_by_scan(
+        self, scope: Scope, receive: Receive, send: Send, note: context.RequestNote | None
+    ) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # The stock router routes a copy of the scope, which it keeps in a context
+            # variable; the operation it chose, if any, is written there.
+            routed_copy = routed_scope.get(None)
+            if note is not None and routed_copy is not None:
+                extensions = routed_copy.get("extensions", {}).get(ROUTING_CONTEXT, {})
+                note.operation_id = extensions.get("operation_id")
 
 
 def literal_routes(router: Router) -> dict[tuple[str, str], tuple[str, RoutingOperation]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from connexion.middleware.request_validation import (
@@ -12,6 +13,8 @@ from connexion.middleware.request_validation import (
 from connexion.operations import AbstractOperation
 from connexion.utils import is_nullable
 from starlette.types import Receive, Scope, Send
+
+from app.adapter.passthrough import PassThroughRouted
 
 # Body validators remembered per operation, by the Content-Type value sent: the values a
 # client can send are unbounded, so past this many an operation builds one per request, as
@@ -33,7 +36,8 @@ class PreparedRequestValidation(RequestValidationOperation):
         super().__init__(*args, **kwargs)
         self._bodies: dict[bytes | None, Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine when there is no body to read (app.adapter.passthrough says why).
         parameters = self._parameters
         if parameters is None:
             parameters = self._parameters = self._parameter_validator()
@@ -49,8 +53,12 @@ class PreparedRequestValidation(RequestValidationOperation):
             body = self._body_validator(content_type)
             if len(self._bodies) < MAX_REMEMBERED_CONTENT_TYPES:
                 self._bodies[content_type] = body
-        if body is not None:
-            receive, scope = await body.wrap_receive(receive, scope=scope)
+        if body is None:
+            return self.next_app(scope, receive, send)
+        return self._with_body(body, scope, receive, send)
+
+    async def _with_body(self, body: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        receive, scope = await body.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
 
     def _parameter_validator(self) -> Any:
@@ -99,7 +107,7 @@ class PreparedValidationAPI(RequestValidationAPI):
         )
 
 
-class PreparedValidationMiddleware(RequestValidationMiddleware):
+class PreparedValidationMiddleware(PassThroughRouted, RequestValidationMiddleware):
     """Connexion's request validation middleware, making PreparedRequestValidation operations."""
 
     api_cls = PreparedValidationAPI

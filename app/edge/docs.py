@@ -15,7 +15,7 @@ import importlib.util
 import json
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -181,10 +181,10 @@ class DocsMiddleware:
         self.docs = docs
         self.paths = docs.paths
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine (app.edge.middleware's PASS_THROUGH).
         if scope["type"] != "http" or scope["path"] not in self.paths:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         if scope["method"] not in ("GET", "HEAD"):
             # Raised here so the exception middleware renders it like every other problem.
             raise HTTPException(405, headers={"Allow": ALLOW})
@@ -194,4 +194,4 @@ class DocsMiddleware:
             response = RedirectResponse(scope.get("root_path", "") + self.docs.redirects[path])
         else:
             response = self.docs.assets[path].response(scope)
-        await response(scope, receive, send)
+        return response(scope, receive, send)

@@ -160,6 +160,64 @@ def test_the_query_string_is_resolved_once_per_request(
     assert len(page.json()["data"]) == 2
 
 
+# Layers that only look at the scope and hand the request on: none of them may hold a frame
+# on a request's stack (app.adapter.passthrough), where each would be re-entered after every
+# database round trip. Connexion's own routed look-up is in the list: the operations are
+# linked past it.
+PASS_THROUGH = {
+    "RoutedMiddleware.__call__",
+    "PassThroughRouted.__call__",
+    "RoutingOperation.__call__",
+    "SecurityOperation.__call__",
+    "PassThroughSecurityOperation.__call__",
+    "ContextOperation.__call__",
+    "PassThroughContextOperation.__call__",
+    "LifespanMiddleware.__call__",
+    "PassThroughLifespan.__call__",
+    "HeaderLimitMiddleware.__call__",
+    "ProbeMiddleware.__call__",
+    "LiteralPathGuard.__call__",
+    "BodyLimitMiddleware.__call__",
+    "DocsMiddleware.__call__",
+    "LiteralRoutes.__call__",
+    "PreparedRequestValidation.__call__",
+}
+
+
+def test_layers_that_only_pass_a_request_on_hold_no_frame_on_its_stack(
+    app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.edge import middleware
+
+    stacks: list[list[str]] = []
+    stamp = middleware.security_headers
+
+    def capturing(message: dict[str, object]) -> None:
+        # Called as the response starts, from inside the whole stack.
+        frame, names = sys._getframe(1), []
+        while frame is not None:
+            names.append(frame.f_code.co_qualname)
+            frame = frame.f_back  # type: ignore[assignment]
+        stacks.append(names)
+        stamp(message)
+
+    monkeypatch.setattr(middleware, "security_headers", capturing)
+    production = dataclasses.replace(app_settings, validate_responses=False)
+    with TestClient(create_app(production)) as client:
+        bearer = signed_up_bearer(client, "Frames")
+        stacks.clear()
+        assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
+        assert client.get("/api/v1/projects", headers=bearer).status_code == 200
+        invalid = client.post("/api/v1/licenses/validate", json={"license_key": "too short"})
+        assert invalid.status_code == 400
+    assert len(stacks) == 3
+    for names in stacks[:2]:  # both reached their handler
+        assert "PreparedOperation.__call__" in names
+    for names in stacks:
+        assert "RequestContextMiddleware.__call__" in names
+        assert PASS_THROUGH.isdisjoint(names), PASS_THROUGH.intersection(names)
+
+
 def test_a_worker_skips_the_contract_check_its_supervisor_made(
     app_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

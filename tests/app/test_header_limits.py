@@ -7,6 +7,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
 from app.config import ConfigError, Settings
 from app.edge.middleware import HeaderLimitMiddleware
@@ -58,7 +59,15 @@ def test_ordinary_requests_pass(client: TestClient) -> None:
 def _app(max_bytes: int, max_count: int) -> TestClient:
     inner = Starlette(routes=[])
     inner.add_route("/", lambda _request: PlainTextResponse("ok"))
-    return TestClient(HeaderLimitMiddleware(inner, max_bytes=max_bytes, max_count=max_count))
+    limited = HeaderLimitMiddleware(inner, max_bytes=max_bytes, max_count=max_count)
+
+    # The middleware returns the next layer's awaitable rather than being a coroutine
+    # function (app.edge.middleware's PASS_THROUGH), so the test client, which tells ASGI 3
+    # apps by that, is given an outermost layer as a server's stack has.
+    async def outermost(scope: Scope, receive: Receive, send: Send) -> None:
+        await limited(scope, receive, send)
+
+    return TestClient(outermost)
 
 
 def _wire_size(client: TestClient, headers: dict[str, str]) -> tuple[int, int]:
