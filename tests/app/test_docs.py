@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +136,18 @@ def test_the_version_is_read_from_the_bundles_build_info() -> None:
 def test_the_page_cannot_be_closed_by_the_spec_url() -> None:
     page = docs.ui_page('</script><script>alert("x")</script>', "5.0.0").decode()
     assert page.count("</script>") == 3  # the page's own three scripts only
+
+
+def test_a_ui_file_is_read_when_first_served_and_then_kept(tmp_path: Path) -> None:
+    # Workers hold Swagger UI's files only once someone has opened the UI.
+    path = tmp_path / "swagger-ui-bundle.js"
+    path.write_bytes(b"at start-up")
+    asset = docs.FileAsset(path, "text/javascript; charset=utf-8", docs.UI_FILE_CACHE)
+    path.write_bytes(b"at the first request")
+    scope = {"type": "http", "headers": []}
+    first = asset.response(scope)
+    assert first.body == b"at the first request"
+    path.write_bytes(b"later")
+    again = asset.response(scope)
+    assert again.body == b"at the first request"
+    assert again.headers["etag"] == first.headers["etag"]

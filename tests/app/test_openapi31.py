@@ -280,6 +280,44 @@ def test_every_request_schema_of_the_spec_compiles_in_rust() -> None:
     assert slow == []
 
 
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
+
+
+def test_jsonschema_rs_is_given_only_the_components_a_schema_reaches() -> None:
+    # Connexion attaches every component to every body schema; jsonschema-rs keeps a copy of
+    # what it is given (~0.75 MB per validator with all of them).
+    bodies = [(name, schema) for name, schema in SPEC_SCHEMAS if "components" in schema]
+    assert len(bodies) > 10
+    everything = sum(len(entries) for entries in bodies[0][1]["components"].values())
+    for name, schema in bodies:
+        trimmed = openapi31.with_reachable_components(schema)
+        kept = trimmed["components"]
+        # Closed: every reference in what is kept resolves within it.
+        for ref in _refs({k: v for k, v in trimmed.items() if k != "components"}) | _refs(kept):
+            _, _, section, entry = ref.split("/")
+            assert entry in kept[section], f"{name}: {ref} was left out"
+        assert sum(len(entries) for entries in kept.values()) < everything, name
+    request = {
+        "$ref": "#/components/schemas/LicenseValidationRequest",
+        "components": spec.load()["components"],
+    }
+    trimmed = openapi31.with_reachable_components(request)
+    assert trimmed["components"] == {
+        "schemas": {
+            "LicenseValidationRequest": request["components"]["schemas"]["LicenseValidationRequest"]
+        }
+    }
+    # A reference it cannot follow: the schema goes as given.
+    unknown = {"$ref": "#/components/schemas/Nowhere", "components": request["components"]}
+    assert openapi31.with_reachable_components(unknown) == unknown
+
+
 # OpenAPI's own formats: annotations for the reader, which no JSON Schema validator checks.
 ANNOTATION_FORMATS = {"int32", "int64", "password"}
 
