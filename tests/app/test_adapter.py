@@ -271,6 +271,73 @@ print("openapi_spec_validator" in sys.modules)
 """
 
 
+DEFERRED_IMPORTS = """
+import sys
+from app.adapter import deferred
+from app.main import create_app
+app = create_app()
+print(*[type(sys.modules[name]).__name__ for name in deferred.DEFERRED])
+print(*[name in sys.modules for name in ("rich", "urllib3", "jinja2.environment", "httpx._client")])
+import connexion.json_schema
+get = connexion.json_schema.requests.get  # the first use
+print(type(sys.modules["requests"]).__name__, get is sys.modules["requests"].get)
+print(type(app.test_client()).__name__)
+"""
+
+
+def test_a_worker_never_loads_what_connexion_imports_for_unused_features() -> None:
+    worker = subprocess.run(
+        [sys.executable, "-c", DEFERRED_IMPORTS],
+        env={**os.environ, SPEC_VALIDATED: spec.sha256(), "DATABASE_URL": "postgresql://x@/x"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert worker.stdout.splitlines() == [
+        "DeferredModule DeferredModule DeferredModule DeferredModule DeferredModule",
+        "False False False False",
+        "module True",
+        "TestClient",
+    ]
+
+
+def _probe_package(root: Path, name: str) -> None:
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 42\n")
+    (package / "part.py").write_text("PART = 'part'\n")
+
+
+def test_a_deferred_module_is_imported_at_its_first_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.adapter import deferred
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ("coditect_probe_a", "coditect_probe_b")
+    for name in names:
+        _probe_package(tmp_path, name)
+    try:
+        modules: dict[str, tuple[str, ...]] = {name: () for name in names}
+        assert deferred.defer_unused_imports(modules) == list(names)
+        assert deferred.defer_unused_imports(modules) == []  # in place already
+        import coditect_probe_a  # type: ignore[import-not-found]
+
+        assert isinstance(sys.modules["coditect_probe_a"], deferred.DeferredModule)
+        assert coditect_probe_a.VALUE == 42  # the first use imports it
+        assert not isinstance(sys.modules["coditect_probe_a"], deferred.DeferredModule)
+        assert sys.modules["coditect_probe_a"].VALUE == 42
+        # A submodule of a package not loaded yet: the package is loaded first.
+        import coditect_probe_b.part  # type: ignore[import-not-found]
+
+        assert coditect_probe_b.part.PART == "part"
+        assert sys.modules["coditect_probe_b"].VALUE == 42
+        assert deferred.defer_unused_imports({"no_such_module_here": ()}) == []
+    finally:
+        for name in [m for m in sys.modules if m.startswith("coditect_probe_")]:
+            del sys.modules[name]
+
+
 def test_two_apps_with_different_settings_serve_side_by_side(
     app_settings: Settings, tmp_path: Path
 ) -> None:
