@@ -181,41 +181,55 @@ PASS_THROUGH = {
     "DocsMiddleware.__call__",
     "LiteralRoutes.__call__",
     "PreparedRequestValidation.__call__",
+    # Between the prepared operation and its handler: Connexion's response decorator.
+    "AsyncResponseDecorator.__call__.<locals>.wrapper",
 }
 
 
 def test_layers_that_only_pass_a_request_on_hold_no_frame_on_its_stack(
     app_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from app import runtime
     from app.edge import middleware
 
     stacks: list[list[str]] = []
-    stamp = middleware.security_headers
+    handler_stacks: list[list[str]] = []
+    stamp, current = middleware.security_headers, runtime.current
+
+    def names() -> list[str]:
+        frame, found = sys._getframe(2), []
+        while frame is not None:
+            found.append(frame.f_code.co_qualname)
+            frame = frame.f_back  # type: ignore[assignment]
+        return found
 
     def capturing(message: dict[str, object]) -> None:
-        # Called as the response starts, from inside the whole stack.
-        frame, names = sys._getframe(1), []
-        while frame is not None:
-            names.append(frame.f_code.co_qualname)
-            frame = frame.f_back  # type: ignore[assignment]
-        stacks.append(names)
+        stacks.append(names())  # as the response starts, from inside the whole stack
         stamp(message)
 
+    def capturing_current() -> object:
+        handler_stacks.append(names())  # from inside a handler (and the edge)
+        return current()
+
     monkeypatch.setattr(middleware, "security_headers", capturing)
+    monkeypatch.setattr(runtime, "current", capturing_current)
     production = dataclasses.replace(app_settings, validate_responses=False)
     with TestClient(create_app(production)) as client:
         bearer = signed_up_bearer(client, "Frames")
         stacks.clear()
+        handler_stacks.clear()
         assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
         assert client.get("/api/v1/projects", headers=bearer).status_code == 200
         invalid = client.post("/api/v1/licenses/validate", json={"license_key": "too short"})
         assert invalid.status_code == 400
     assert len(stacks) == 3
-    for names in stacks[:2]:  # both reached their handler
-        assert "PreparedOperation.__call__" in names
-    for names in stacks:
-        assert "RequestContextMiddleware.__call__" in names
-        assert PASS_THROUGH.isdisjoint(names), PASS_THROUGH.intersection(names)
+    for found in stacks[:2]:  # both reached their handler
+        assert "PreparedOperation.__call__" in found
+    in_handlers = [found for found in handler_stacks if "get_current_user" in found]
+    assert in_handlers, "getCurrentUser's handler asks for the runtime"
+    for found in stacks + in_handlers:
+        assert "RequestContextMiddleware.__call__" in found
+        assert PASS_THROUGH.isdisjoint(found), PASS_THROUGH.intersection(found)
 
 
 def test_a_worker_skips_the_contract_check_its_supervisor_made(
