@@ -8,12 +8,11 @@ from typing import Any
 import connexion.exceptions
 from connexion import AsyncApp
 from connexion.middleware.response_validation import ResponseValidationMiddleware
-from connexion.middleware.server_error import ServerErrorMiddleware
 from starlette.exceptions import HTTPException
 
 from app.adapter import openapi31
 from app.adapter.bearer import SECURITY_MAP
-from app.adapter.errors import LeanExceptionMiddleware, render_problem
+from app.adapter.errors import LeanExceptionMiddleware, ServerErrorProblems, render_problem
 from app.adapter.operations import use_prepared_operations
 from app.adapter.passthrough import PassThroughContext, PassThroughLifespan, PassThroughSecurity
 from app.adapter.resolver import TagResolver, handler_name
@@ -48,13 +47,15 @@ def middlewares(
     out when it would only pass responses through."""
     settings = runtime.settings
     stack: list[Any] = [
-        ServerErrorMiddleware,
         partial(
             RequestContextMiddleware,
             runtime=runtime,
             metrics=runtime.metrics,
             operations=operations(api_spec, service_spec),
         ),
+        # Inside the request context: a 500 for a fault above the exception middleware has the
+        # request id and the edge's headers too.
+        ServerErrorProblems,
         partial(
             HeaderLimitMiddleware,
             max_bytes=settings.max_header_bytes,

@@ -8,13 +8,16 @@ import connexion.exceptions
 import orjson
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import db
 from app import context, runtime
+from app.edge import responses
 from app.problems import (
     PROBLEM_JSON,
     Problem,
@@ -89,6 +92,19 @@ async def render_problem(request: ConnexionRequest, exc: Exception) -> Connexion
         body=orjson.dumps(body),
         headers=problem.headers,
     )
+
+
+class ServerErrorProblems(ServerErrorMiddleware):
+    """The last-resort layer for what nothing else handled (a fault in the edge layers above
+    the exception middleware), answering the internal-error problem like every other 500.
+    Connexion 3.3's own default handler is a coroutine function that Starlette 1.x calls
+    without awaiting: the fault became a TypeError and the server's plain-text 500."""
+
+    def error_response(self, request: Request, exc: Exception) -> Response:
+        problem = as_problem(exc)  # logs it, with the request id
+        return responses.problem(
+            problem, instance=request.url.path, request_id=context.request_id.get()
+        )
 
 
 class LeanExceptionMiddleware(ExceptionMiddleware):

@@ -232,6 +232,29 @@ def test_layers_that_only_pass_a_request_on_hold_no_frame_on_its_stack(
         assert PASS_THROUGH.isdisjoint(found), PASS_THROUGH.intersection(found)
 
 
+def test_a_fault_above_the_exception_layer_is_a_500_problem(
+    app_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The rate limiter runs above the exception middleware: only the last-resort layer
+    # answers a fault there (stock, a TypeError and the server's plain-text 500).
+    with TestClient(create_app(app_settings), raise_server_exceptions=False) as client:
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("a bug in the limiter, holding hunter2")
+
+        monkeypatch.setattr(client.app.runtime.limiter, "check", broken)  # type: ignore[attr-defined]
+        response = client.get("/api/v1/projects")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "https://problems.coditect.ai/internal-error"
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "hunter2" not in response.text
+    logged = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
+    assert logged and body["request_id"] in logged[0].getMessage()
+
+
 def test_a_worker_skips_the_contract_check_its_supervisor_made(
     app_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
