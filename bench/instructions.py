@@ -153,19 +153,11 @@ def _count(workdir: Path, toggle: Path, app_name: str, scenario: str, n: int) ->
     return int(found[1]) // n
 
 
+_PEER = ["{python}", "-m", "bench.fastapi_peer", "--workers", "1", "--port", "{port}"]
 SERVED_COMMANDS = {
     "product": ["{bin}/coditect-cloud", "serve", "--workers", "1", "--port", "{port}"],
-    "fastapi": ["{python}", "-m", "bench.fastapi_peer", "--workers", "1", "--port", "{port}"],
-    "fastapi+rl": [
-        "{python}",
-        "-m",
-        "bench.fastapi_peer",
-        "--workers",
-        "1",
-        "--port",
-        "{port}",
-        "--rate-limit",
-    ],
+    "fastapi": _PEER,
+    "fastapi+rl": [*_PEER, "--rate-limit"],
     "floor": ["{python}", "-m", "bench.floor", "--workers", "1", "--port", "{port}"],
 }
 

@@ -14,7 +14,7 @@ from typing import Any
 # imports jinja2), calling an OAuth token-info URL (connexion.security), and
 # AbstractApp.test_client() (starlette.testclient, which imports httpx, whose command-line
 # entry point imports rich, click and pygments where they are installed). Together ~11 MB of
-# every worker's memory (91.6 -> 80.5 MB after create_app in the development venv, measured
+# every worker's memory (91.6 -> 80.4 MB after create_app in the development venv, measured
 # 2026-11-30); each is still there, imported at the first use of one of its attributes.
 # Each name maps to the names Connexion binds from it by a from-import when it is imported:
 # those stand in too, as callables that import the module when called.

@@ -287,14 +287,20 @@ def test_serve_validates_the_contract_once_for_its_workers(
         cli.validate_contract_for_workers()
     assert SPEC_VALIDATED not in os.environ
     # What the check costs is paid by the supervisor alone: a worker never imports it.
+    assert as_worker(WORKER_IMPORTS).split() == ["False", "True"]
+
+
+def as_worker(code: str) -> str:
+    """What `code` prints in a fresh process started as `serve` starts a worker (the contract
+    validated by the supervisor; a database URL that is never dialled)."""
     worker = subprocess.run(
-        [sys.executable, "-c", WORKER_IMPORTS],
+        [sys.executable, "-c", code],
         env={**os.environ, SPEC_VALIDATED: spec.sha256(), "DATABASE_URL": "postgresql://x@/x"},
         capture_output=True,
         text=True,
         check=True,
     )
-    assert worker.stdout.split() == ["False", "True"]
+    return worker.stdout
 
 
 WORKER_IMPORTS = """
@@ -324,14 +330,7 @@ print(type(app.test_client()).__name__)
 
 
 def test_a_worker_never_loads_what_connexion_imports_for_unused_features() -> None:
-    worker = subprocess.run(
-        [sys.executable, "-c", DEFERRED_IMPORTS],
-        env={**os.environ, SPEC_VALIDATED: spec.sha256(), "DATABASE_URL": "postgresql://x@/x"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert worker.stdout.splitlines() == [
+    assert as_worker(DEFERRED_IMPORTS).splitlines() == [
         "DeferredModule DeferredModule DeferredModule DeferredModule DeferredModule",
         "False False False False",
         "module True",
